@@ -1,0 +1,3 @@
+from livermets.cli import main
+
+raise SystemExit(main())
