@@ -34,7 +34,7 @@ def check(sequence: str) -> str:
     """Return the canonical name or raise ``ValueError`` listing the accepted ones."""
     name = sequence.strip().lower().replace("-", "_")
     aliases = {"pv": PORTAL_VENOUS, "portal": PORTAL_VENOUS, "venous": PORTAL_VENOUS,
-               "hepatobiliary": HBP, "art": ARTERIAL, "t2w": T2, "adc": DWI, "diffusion": DWI}
+               "hepatobiliary": HBP, "art": ARTERIAL, "t2w": T2, "diffusion": DWI}
     name = aliases.get(name, name)
     if name not in SEQUENCES:
         raise ValueError(f"unknown sequence {sequence!r}; use one of: {', '.join(SEQUENCES)}")
