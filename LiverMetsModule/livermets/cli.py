@@ -90,6 +90,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except Cancelled:
         print(f"livermets {args.command}: cancelled", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `livermets info x | head`: the reader left, nothing to report
+        return 0
     except KeyboardInterrupt:
         print(f"livermets {args.command}: interrupted", file=sys.stderr)
         return 130
