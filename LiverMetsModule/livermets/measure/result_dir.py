@@ -18,11 +18,14 @@ LOG = logging.getLogger(__name__)
 
 
 def measure_result_dir(result_dir, *, landmarks: Optional[CouinaudLandmarks] = None,
+                       recompute_couinaud: bool = False,
                        progress: Optional[ProgressCallback] = None) -> dict:
     """Measure lesions and liver of ``result_dir``; write ``measurements.json`` and ``couinaud.nii.gz``.
 
-    Couinaud segments come from ``landmarks`` when given, else automatically from the vessels
-    in ``labels.nii.gz``; if that fails the segments are left out and ``couinaud_method`` says why.
+    An existing ``couinaud.nii.gz`` (a user's edit, or a phantom's truth) is used as it is and never
+    overwritten unless ``recompute_couinaud`` or ``landmarks`` is given. Otherwise segments come from
+    ``landmarks`` when given, else automatically from the vessels in ``labels.nii.gz``; if that fails
+    the segments are left out and ``couinaud_method`` says why.
     Returns the dict written to ``measurements.json``.
     """
     from livermets.imageio import write_label
@@ -30,12 +33,15 @@ def measure_result_dir(result_dir, *, landmarks: Optional[CouinaudLandmarks] = N
     started = time.monotonic()
     folder = Path(result_dir)
     report(progress, 0.0, "reading the result files")
-    arrays = read_result_dir(folder)
+    use_existing = (folder / "couinaud.nii.gz").exists() and landmarks is None and not recompute_couinaud
+    arrays = read_result_dir(folder, with_couinaud=use_existing)
     if not arrays.liver.any():
         raise InputError(f"{folder / 'liver.nii.gz'} is empty: nothing to measure")
     report(progress, 0.1, "Couinaud segments")
     method, couinaud, found = "landmarks", None, landmarks
-    if found is None:
+    if use_existing:
+        method, couinaud = "from the existing couinaud.nii.gz", arrays.couinaud
+    elif found is None:
         try:
             found = landmarks_from_vessels(arrays.labels, arrays.liver, arrays.geometry, ivc=arrays.ivc)
             method = "automatic from vessels"
@@ -52,7 +58,7 @@ def measure_result_dir(result_dir, *, landmarks: Optional[CouinaudLandmarks] = N
               "couinaud_landmarks": None if found is None else found.to_dict(),
               "ivc_source": "explicit mask" if arrays.ivc is not None else "estimated from label 4",
               "lesions": lesions}
-    if couinaud is not None:
+    if couinaud is not None and not use_existing:
         write_label(couinaud, arrays.geometry, folder / "couinaud.nii.gz")
         result["couinaud_file"] = "couinaud.nii.gz"
     result["seconds"] = round(time.monotonic() - started, 3)
