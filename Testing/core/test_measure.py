@@ -168,3 +168,39 @@ def test_measure_ten_lesions_is_fast():
     elapsed = time.monotonic() - started
     print(f"measure_10_lesions_s={elapsed:.2f}")
     assert len(results) == 10 and elapsed <= 2.0
+
+
+def test_sphericity_never_exceeds_one_and_is_withheld_for_tiny_lesions():
+    """A 2-voxel lesion's surface estimate is meaningless (reported None); a sphere's is <= 1."""
+    from livermets.geometry import Geometry
+    from livermets.measure.lesions import measure_lesions
+
+    geometry = Geometry((24, 24, 24), (1.0, 1.0, 3.0), (0.0, 0.0, 0.0))
+    k, j, i = np.indices(geometry.shape)
+    lesions = np.zeros(geometry.shape, np.uint8)
+    lesions[((k - 12) * 3.0) ** 2 + (j - 12.0) ** 2 + (i - 12.0) ** 2 <= 8.0 ** 2] = 1
+    lesions[3, 3, 3:5] = 2
+    labels = np.ones(geometry.shape, np.uint8)
+    labels[lesions > 0] = 2
+    results = {r["id"]: r for r in measure_lesions(lesions, labels, geometry)}
+    assert results[2]["sphericity"] is None
+    assert 0.8 < results[1]["sphericity"] <= 1.0
+
+
+def test_measure_uses_an_existing_couinaud_file_and_never_overwrites_it(tmp_path):
+    """A phantom's true segments (or a user's edit) in couinaud.nii.gz are inputs, not outputs."""
+    import hashlib
+
+    from livermets.measure.result_dir import measure_result_dir
+    from livermets.phantom import make_phantom, write_phantom
+
+    paths = write_phantom(make_phantom(0, variant="small", sequences=("hbp",)), tmp_path)
+    truth = paths["couinaud"].parent
+    before = hashlib.sha256(paths["couinaud"].read_bytes()).hexdigest()
+    result = measure_result_dir(truth)
+    assert hashlib.sha256(paths["couinaud"].read_bytes()).hexdigest() == before
+    assert result["couinaud_method"] == "from the existing couinaud.nii.gz"
+    legend = {lesion["id"]: lesion for lesion in make_phantom(0, variant="small", sequences=("hbp",)).legend["lesions"]}
+    for lesion in result["lesions"]:
+        main_segment = max(lesion["couinaud"], key=lesion["couinaud"].get)
+        assert int(main_segment) == legend[lesion["id"]]["couinaud_segment"]

@@ -140,7 +140,11 @@ def _perpendicular_chord(points_ras: np.ndarray, start: np.ndarray, end: np.ndar
 
 
 def sphericity(volume_mm3: float, surface_area_mm2: float) -> float:
-    """Wadell sphericity: surface of the sphere of equal volume over the surface (1 for a sphere)."""
+    """Wadell sphericity: surface of the sphere of equal volume over the surface (1 for a sphere).
+
+    Capped at 1: on a voxel grid the estimated surface of a small object can fall below the
+    sphere's, which no real shape can do.
+    """
     if surface_area_mm2 <= 0:
         return 0.0
-    return float(np.pi ** (1.0 / 3.0) * (6.0 * volume_mm3) ** (2.0 / 3.0) / surface_area_mm2)
+    return min(1.0, float(np.pi ** (1.0 / 3.0) * (6.0 * volume_mm3) ** (2.0 / 3.0) / surface_area_mm2))

@@ -21,6 +21,8 @@ from livermets.progress import ProgressCallback, report
 CONTACT_MM = 1.0
 STRUCTURES = ("portal", "hepatic", "ivc", "capsule")
 BOX_PAD_VOXELS = 3
+# Below this many voxels a surface estimate says more about the grid than the lesion: no sphericity.
+MIN_VOXELS_FOR_SHAPE = 27
 
 
 def _surface_areas_mm2(lesions: np.ndarray, spacing_mm) -> dict[int, float]:
@@ -127,7 +129,8 @@ def measure_lesions(lesions: np.ndarray, labels: np.ndarray, geometry: Geometry,
             "max_diameter_3d_mm": round(feret.length_mm, 2),
             "max_diameter_3d": feret.to_dict(),
             "surface_area_mm2": round(areas.get(lesion_id, 0.0), 1),
-            "sphericity": round(sphericity(volume_mm3, areas.get(lesion_id, 0.0)), 3),
+            "sphericity": (round(sphericity(volume_mm3, areas.get(lesion_id, 0.0)), 3)
+                           if count >= MIN_VOXELS_FOR_SHAPE else None),
             "couinaud": fractions,
             "couinaud_segment": int(next(iter(fractions))) if fractions else None,
             "nearest": nearest,
