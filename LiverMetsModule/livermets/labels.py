@@ -43,9 +43,9 @@ class Structure:
 
 STRUCTURES: dict[str, Structure] = {s.key: s for s in [
     Structure("liver", "Liver", ANATOMICAL_STRUCTURE, sct("10200004", "Liver"), (221, 130, 101)),
-    Structure("lesion", "Lesion", MORPHOLOGICALLY_ALTERED, sct("14799000", "Neoplasm, metastatic"),
+    Structure("lesion", "Lesion", MORPHOLOGICALLY_ALTERED, sct("14799000", "Neoplasm, Secondary"),
               (255, 220, 0)),
-    Structure("cyst", "Cyst", MORPHOLOGICALLY_ALTERED, sct("441457006", "Cyst"), (120, 200, 255)),
+    Structure("cyst", "Cyst", MORPHOLOGICALLY_ALTERED, sct("367643001", "Cyst"), (205, 205, 100)),
     Structure("portal_vein", "Portal vein", ANATOMICAL_STRUCTURE, sct("32764006", "Portal vein"),
               (0, 151, 206)),
     Structure("hepatic_veins", "Hepatic veins", ANATOMICAL_STRUCTURE, sct("8993003", "Hepatic vein"),
