@@ -41,6 +41,19 @@ REFERENCE_SOURCE_VOLUME = "LiverMets.sourceVolume"
 ATTRIBUTE_SEQUENCE = "LiverMets.Sequence"
 
 
+def parseCouinaudSegments(segments) -> list[int]:
+    """Sorted unique Couinaud numbers from a sequence or text like ``"5, 6,7 8"``; ValueError otherwise."""
+    if isinstance(segments, str):
+        segments = segments.replace(",", " ").split()
+    try:
+        chosen = sorted({int(s) for s in segments or []})
+    except (TypeError, ValueError):
+        chosen = []
+    if not chosen or not set(chosen) <= set(range(1, 9)):
+        raise ValueError(f"'{segments}' is not a list of Couinaud segments: give numbers 1 to 8, e.g. 5,6,7,8")
+    return chosen
+
+
 @dataclass(frozen=True)
 class StudyNodes:
     """The MRML nodes of one LiverMets study."""
@@ -209,17 +222,18 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
         nodes.segmentationNode.SetAttribute("LiverMets.Warnings", " | ".join(result.warnings))
         return nodes
 
-    def planResection(self, segmentationNode, *, couinaudSegments: Sequence[int]) -> dict:
+    def planResection(self, segmentationNode, *, couinaudSegments) -> dict:
         """Resect whole Couinaud segments on the current (reviewed) study: the core's plan dict
-        (volumes ml, FLR %, lesion margins) plus a one-line ``summary``.  Rejected lesions are ignored."""
+        (volumes ml, FLR %, lesion margins) plus a one-line ``summary``.  Rejected lesions are ignored.
+
+        ``couinaudSegments``: numbers 1..8, as a sequence or as text such as ``"5,6,7,8"``.
+        """
         from livermets.errors import LiverMetsError
         from livermets.planning.plan import make_plan
         from livermets.planning.resection import ResectionModel
 
         self.checkStudy(segmentationNode)
-        chosen = sorted({int(s) for s in couinaudSegments or []})
-        if not chosen or not set(chosen) <= set(range(1, 9)):
-            raise ValueError("choose the Couinaud segments (1 to 8) to resect")
+        chosen = parseCouinaudSegments(couinaudSegments)
         arrays = seg.studyArrays(segmentationNode)
         if arrays["couinaud"] is None:
             raise ValueError("this study has no Couinaud segments: they are needed for a segment resection")

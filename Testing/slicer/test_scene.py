@@ -167,6 +167,12 @@ def test_plan_resection_uses_the_reviewed_lesions(scene, logic):
     assert plan["resected_volume_ml"] == pytest.approx(expected_ml, abs=0.01)
     with pytest.raises(ValueError, match="Couinaud segments"):
         logic.planResection(nodes.segmentationNode, couinaudSegments=[9])
+    # The widget passes the user's text.
+    assert logic.planResection(nodes.segmentationNode, couinaudSegments=" 7 ")["resected_volume_ml"] == \
+        pytest.approx(expected_ml, abs=0.01)
+    for text in ("", "5,six", "0,5"):
+        with pytest.raises(ValueError, match="numbers 1 to 8"):
+            logic.planResection(nodes.segmentationNode, couinaudSegments=text)
 
 
 def test_detect_lesions_on_phantom_volume_nodes(scene, logic):
