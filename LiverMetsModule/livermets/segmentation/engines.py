@@ -1,0 +1,197 @@
+"""Segmentation engines: the classical one (default, numpy + SimpleITK) and optional others.
+
+An engine turns aligned images (dict sequence name -> array on the first image's grid) into
+an :class:`EngineOutput`. ``provides`` says which structures it makes itself; the pipeline
+does not care how.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from livermets.errors import InputError, LiverMetsError, NoLiverFoundError
+from livermets.geometry import Geometry, Volume
+from livermets.progress import ProgressCallback, report, scaled
+from livermets.sequences import SEQUENCES
+
+@dataclass
+class EngineOutput:
+    """Arrays ``[k, j, i]`` on the first image's grid (``None`` for structures not made)."""
+
+    liver: np.ndarray
+    lesions: np.ndarray
+    lesion_table: list[dict] = field(default_factory=list)
+    portal: Optional[np.ndarray] = None
+    hepatic: Optional[np.ndarray] = None
+    ivc: Optional[np.ndarray] = None
+    warnings: list[str] = field(default_factory=list)
+
+
+class SegmentationEngine:
+    """Base class: ``name``, ``provides``, ``available()`` and ``run()``."""
+
+    name = "base"
+    provides: frozenset = frozenset()
+
+    def available(self) -> tuple[bool, str]:
+        """``(True, "")`` or ``(False, reason with an install hint)``."""
+        raise NotImplementedError
+
+    def run(self, images: dict[str, np.ndarray], geometry: Geometry, sequences: list[str], *,
+            progress: Optional[ProgressCallback] = None, timings: Optional[dict] = None) -> EngineOutput:
+        raise NotImplementedError
+
+
+def _canonical(images: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Only images under canonical names (a repeated contrast's ``_2`` copy is left out)."""
+    return {name: image for name, image in images.items() if name in SEQUENCES}
+
+
+def _timed(timings: Optional[dict], stage: str, started: float) -> None:
+    if timings is not None:
+        timings[stage] = time.monotonic() - started
+
+
+class ClassicalEngine(SegmentationEngine):
+    """Liver by :func:`livermets.segmentation.liver.segment_liver` on the first image, then the
+    vessel and lesion detectors of :mod:`~livermets.segmentation.vessels` and
+    :mod:`~livermets.segmentation.lesions` on all aligned images (each skipped with a warning
+    when its module is not installed)."""
+
+    name = "classical"
+    provides = frozenset({"liver", "vessels", "lesions"})
+
+    def available(self) -> tuple[bool, str]:
+        return True, ""
+
+    def run(self, images, geometry, sequences, *, progress=None, timings=None) -> EngineOutput:
+        from livermets.segmentation.liver import segment_liver
+
+        started = time.monotonic()
+        first_name = next(iter(images))
+        found = segment_liver(images[first_name], geometry, sequence=sequences[0],
+                              progress=scaled(progress, 0.0, 0.5))
+        _timed(timings, "liver", started)
+        output = EngineOutput(liver=found.mask, lesions=np.zeros(geometry.shape, dtype=np.uint16),
+                              warnings=list(found.warnings))
+        add_vessels_and_lesions(output, images, geometry, progress=scaled(progress, 0.5, 1.0), timings=timings)
+        return output
+
+
+def add_vessels_and_lesions(output: EngineOutput, images: dict[str, np.ndarray], geometry: Geometry, *,
+                            progress: Optional[ProgressCallback] = None, timings: Optional[dict] = None) -> None:
+    """Fill ``output``'s vessels (unless already set) and lesions inside ``output.liver``."""
+    liver = np.asarray(output.liver, dtype=bool)
+    canonical = _canonical(images)
+    warnings = output.warnings
+    if output.portal is None:
+        report(progress, 0.0, "vessels")
+        started = time.monotonic()
+        vessels = _optional("livermets.segmentation.vessels", "segment_vessels", warnings, "vessels")
+        if vessels is not None:
+            try:
+                result = vessels(canonical, liver, geometry)
+                output.portal = np.asarray(result.portal, dtype=bool)
+                output.hepatic = np.asarray(result.hepatic, dtype=bool)
+                ivc = getattr(result, "ivc", None)
+                output.ivc = None if ivc is None else np.asarray(ivc, dtype=bool)
+            except (LiverMetsError, ValueError) as error:
+                warnings.append(f"vessels were not segmented: {error}")
+        _timed(timings, "vessels", started)
+
+    report(progress, 0.5, "lesions")
+    started = time.monotonic()
+    detect = _optional("livermets.segmentation.lesions", "detect_lesions", warnings, "lesions")
+    if detect is not None:
+        vessel_mask = None
+        if output.portal is not None and output.hepatic is not None:
+            vessel_mask = output.portal | output.hepatic
+        try:
+            result = detect(canonical, liver, geometry, vessels=vessel_mask)
+            output.lesions = np.asarray(result.instances, dtype=np.uint16)
+            output.lesion_table = list(getattr(result, "table", []) or [])
+        except (LiverMetsError, ValueError) as error:
+            warnings.append(f"lesions were not detected: {error}")
+    _timed(timings, "lesions", started)
+    report(progress, 1.0, "vessels and lesions done")
+
+
+def _optional(module_name: str, function: str, warnings: list[str], what: str):
+    """The function if its module is installed, else ``None`` and a warning."""
+    if importlib.util.find_spec(module_name) is None:
+        warnings.append(f"{what} were not segmented: {module_name} is not installed in this version")
+        return None
+    return getattr(importlib.import_module(module_name), function)
+
+
+# TotalSegmentator class indices (total_mr / total tasks, TotalSegmentator v2 class maps).
+_TOTALSEG_LABELS = {
+    "total_mr": {"liver": 5, "ivc": 24, "portal": 25},
+    "total": {"liver": 5, "ivc": 63, "portal": 64},
+}
+
+
+class TotalSegmentatorEngine(SegmentationEngine):
+    """Liver, portal/splenic vein and IVC from TotalSegmentator (Wasserthal et al. 2023,
+    doi:10.1148/ryai.230024) when the ``totalsegmentator`` package and its weights are
+    installed; lesions still come from the classical detector."""
+
+    name = "totalsegmentator"
+    provides = frozenset({"liver", "vessels"})
+
+    def available(self) -> tuple[bool, str]:
+        if importlib.util.find_spec("totalsegmentator") is None:
+            return False, ("the totalsegmentator package is not installed; install it with "
+                           "`pip install TotalSegmentator` (it downloads model weights on first use) "
+                           "or use --engine classical")
+        return True, ""
+
+    def run(self, images, geometry, sequences, *, progress=None, timings=None) -> EngineOutput:
+        from totalsegmentator.python_api import totalsegmentator
+
+        from livermets.imageio import read_image, write_image
+
+        started = time.monotonic()
+        task = "total" if sequences[0] == "ct" else "total_mr"
+        first = next(iter(images))
+        with tempfile.TemporaryDirectory(prefix="livermets-ts-") as folder:
+            source = Path(folder) / "image.nii.gz"
+            target = Path(folder) / "labels.nii.gz"
+            write_image(Volume(np.asarray(images[first], dtype=np.float32), geometry), source)
+            report(progress, 0.05, f"TotalSegmentator ({task})")
+            totalsegmentator(str(source), str(target), ml=True, task=task, quiet=True)
+            labels = read_image(target).array
+        _timed(timings, "totalsegmentator", started)
+        codes = _TOTALSEG_LABELS[task]
+        liver = (labels == codes["liver"]).astype(np.uint8)
+        if not liver.any():
+            raise NoLiverFoundError("TotalSegmentator found no liver in the first image")
+        ivc = labels == codes["ivc"]
+        output = EngineOutput(liver=liver, lesions=np.zeros(geometry.shape, dtype=np.uint16),
+                              portal=labels == codes["portal"], hepatic=ivc.copy(), ivc=ivc,
+                              warnings=["TotalSegmentator has no hepatic-vein class: label 4 holds only the IVC"])
+        add_vessels_and_lesions(output, images, geometry, progress=scaled(progress, 0.5, 1.0), timings=timings)
+        return output
+
+
+ENGINES: dict[str, type] = {"classical": ClassicalEngine, "totalsegmentator": TotalSegmentatorEngine}
+
+
+def get_engine(name: str) -> SegmentationEngine:
+    """An available engine by name, or :class:`InputError` saying why not and what to do."""
+    key = name.strip().lower()
+    if key not in ENGINES:
+        raise InputError(f"unknown engine {name!r}; use one of: {', '.join(ENGINES)}")
+    engine = ENGINES[key]()
+    ok, reason = engine.available()
+    if not ok:
+        raise InputError(f"engine {key!r} is not available: {reason}")
+    return engine

@@ -1,0 +1,433 @@
+"""Fully automatic whole-liver segmentation from one MRI or CT volume (numpy + SimpleITK).
+
+Method (no trained model; every threshold is derived from the image itself)
+-------------------------------------------------------------------------
+1. Resample to a working grid of at least 2 mm in-plane (slices kept as they are).
+2. Body outline by Otsu's threshold (Otsu 1979, doi:10.1109/TSMC.1979.4310076),
+   largest component, holes filled slice by slice.
+3. MRI only: N4 bias-field correction on a shrunk copy (Tustison et al. 2010,
+   doi:10.1109/TMI.2010.2046908).
+4. Liver intensity hypotheses: the peaks of the intensity histogram of *homogeneous* voxels
+   deep inside the patient's right half (RAS +x is the patient's right), each with its left /
+   right half widths (to the half maximum or the next valley) as spreads.
+5. For each hypothesis: band = mode +- 2.5 spreads; an opening (6 mm, 10 mm if that leaks past
+   6 l) cuts thin bridges to spleen, stomach, heart, kidney and body wall; the component
+   holding most seed voxels is kept and regrown inside the band. The most liver-like result
+   wins (volume, share on the patient's right, depth below the body surface).
+6. A threshold level set with curvature regularisation regrows the organ from a strongly
+   opened core, then slice-to-slice footprint propagation removes sideways leaks.
+7. Whole organ: closing (mm), 2D hole filling along the axial axis and 3D hole filling put
+   back vessels and lesions enclosed by liver; light Gaussian smoothing, then the mask is
+   resampled to the input grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+import SimpleITK as sitk
+
+from livermets.errors import InputError, NoLiverFoundError
+from livermets.geometry import Geometry
+from livermets.progress import ProgressCallback, report
+from livermets.segmentation import morphology as morph
+
+CORE_RADII_MM = (6.0, 10.0)  # opening radii tried to separate the liver from its neighbours
+BAND_SDS = 2.5                # half width of the liver intensity band, in spreads of its mode
+LEVEL_SET_START_MM = 10.0     # opening radius of the level set's starting core
+LEVEL_SET_ITERATIONS = 150
+LEVEL_SET_CURVATURE = 2.0     # weight of the smoothness term against intensity-driven growth
+WORK_SPACING_MM = 2.0          # finest in-plane spacing of the working grid
+MIN_SPACING_MM, MAX_SPACING_MM = 0.1, 20.0
+MIN_LIVER_ML, MAX_LIVER_ML = 150.0, 6000.0   # physiological range with margin (adults)
+
+
+@dataclass
+class LiverResult:
+    """A liver mask on the input grid and how it was found.
+
+    ``mask`` is uint8 0/1 indexed ``[k, j, i]``; ``intensity_mean`` / ``intensity_sd`` are the
+    parenchyma model in input units (after bias correction for MRI); ``centre_ras_mm`` is the
+    mask's centroid in RAS mm.
+    """
+
+    mask: np.ndarray
+    volume_ml: float
+    centre_ras_mm: tuple[float, float, float]
+    intensity_mean: float
+    intensity_sd: float
+    warnings: list[str] = field(default_factory=list)
+
+
+def check_image(image: np.ndarray, geometry: Geometry) -> None:
+    """Raise :class:`InputError` when ``image`` cannot hold an abdomen we can segment."""
+    if image.ndim != 3 or tuple(image.shape) != geometry.shape:
+        raise InputError(f"expected a 3D image matching its geometry {geometry.shape}, got shape {image.shape}")
+    spacing = geometry.spacing_ijk_mm
+    if min(spacing) < MIN_SPACING_MM or max(spacing) > MAX_SPACING_MM:
+        raise InputError(f"voxel spacing {tuple(round(s, 4) for s in spacing)} mm is outside "
+                         f"{MIN_SPACING_MM}-{MAX_SPACING_MM} mm; check the image header")
+    extent_mm = np.asarray(geometry.shape[::-1]) * np.asarray(spacing)
+    if np.sum(extent_mm >= 60.0) < 3 or min(geometry.shape) < 3:
+        raise InputError(f"the image covers only {tuple(round(float(e)) for e in extent_mm)} mm "
+                         f"({geometry.shape[::-1]} voxels); the liver needs a 3D abdominal volume "
+                         "of at least 60 mm along every axis and 3 slices")
+    if not np.isfinite(image).all():
+        raise InputError("the image holds NaN or infinite values; fix or re-export it")
+    if float(np.ptp(image)) == 0.0:
+        raise InputError("the image is constant (no contrast); nothing to segment")
+
+
+def working_geometry(geometry: Geometry) -> Geometry:
+    """Same orientation and extent, spacing at least :data:`WORK_SPACING_MM` on every axis."""
+    spacing = np.asarray(geometry.spacing_ijk_mm)
+    new_spacing = np.maximum(spacing, WORK_SPACING_MM)
+    size_ijk = np.asarray(geometry.shape[::-1])
+    new_size = np.maximum(1, np.round(size_ijk * spacing / new_spacing)).astype(int)
+    shift_ijk_mm = (new_spacing - spacing) / 2.0
+    origin = np.asarray(geometry.origin_lps_mm) + geometry.direction_matrix_lps @ shift_ijk_mm
+    return Geometry(tuple(new_size[::-1]), tuple(new_spacing), tuple(origin), geometry.direction_lps)
+
+
+def body_mask(image: np.ndarray, geometry: Geometry, *, is_ct: bool) -> np.ndarray:
+    """Patient body: above an Otsu (MRI) or -500 HU (CT) threshold, largest part, holes filled."""
+    if is_ct:
+        threshold = -500.0
+    else:
+        sample = image[image > np.percentile(image, 1)]
+        threshold = _otsu(np.log1p(np.clip(sample - sample.min(), 0, None)))
+        threshold = float(np.expm1(threshold) + sample.min())
+    mask = image > threshold
+    mask = morph.open_mm(mask, geometry, 4.0)
+    mask = morph.largest_component(mask, geometry)
+    mask = morph.close_mm(mask, geometry, 6.0)
+    return morph.fill_holes_2d(mask, geometry.axial_axis())
+
+
+def _otsu(values: np.ndarray, bins: int = 256) -> float:
+    """Otsu's threshold of a 1D sample."""
+    hist, edges = np.histogram(values, bins=bins)
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight = np.cumsum(hist).astype(float)
+    total = weight[-1]
+    mean = np.cumsum(hist * centres)
+    between = (mean[-1] * weight / total - mean) ** 2 / np.maximum(weight * (total - weight), 1e-9)
+    return float(centres[int(np.argmax(between[:-1]))])
+
+
+def n4_correct(image: np.ndarray, geometry: Geometry, body: np.ndarray, n4_spacing_mm: float = 6.0) -> np.ndarray:
+    """Divide out a smooth multiplicative bias field estimated by N4 on a copy shrunk to about
+    ``n4_spacing_mm`` voxels (the field is smooth, so this loses nothing and is fast)."""
+    positive = np.clip(image, 0, None).astype(np.float32) + 1.0
+    itk = morph.to_sitk(positive, geometry)
+    mask = morph.to_sitk(body.astype(np.uint8), geometry)
+    factors = [max(1, min(int(n4_spacing_mm // s), n // 8)) for s, n in zip(itk.GetSpacing(), itk.GetSize())]
+    small = sitk.Shrink(itk, factors)
+    small_mask = sitk.Shrink(mask, factors)
+    corrector = sitk.N4BiasFieldCorrectionImageFilter()
+    corrector.SetConvergenceThreshold(1e-4)
+    corrector.SetMaximumNumberOfIterations([15, 15])
+    corrector.Execute(small, small_mask)
+    log_field = corrector.GetLogBiasFieldAsImage(itk)
+    field_array = np.exp(sitk.GetArrayFromImage(log_field)).astype(np.float32)
+    inside = field_array[body] if body.any() else field_array
+    field_array /= float(np.median(inside))
+    return (positive / field_array).astype(np.float32)
+
+
+def _smooth(image: np.ndarray, geometry: Geometry, sigma_mm: float) -> np.ndarray:
+    itk = morph.to_sitk(image.astype(np.float32), geometry)
+    sigmas = [sigma_mm if s < 2 * sigma_mm else 0.0 for s in geometry.spacing_ijk_mm]
+    for axis, sigma in enumerate(sigmas):
+        if sigma > 0:
+            itk = sitk.RecursiveGaussian(itk, sigma, False, sitk.RecursiveGaussianImageFilter.ZeroOrder, axis)
+    return sitk.GetArrayFromImage(itk)
+
+
+def _local_sd(image: np.ndarray, geometry: Geometry, radius_mm: float) -> np.ndarray:
+    """Standard deviation in an in-plane box of about ``radius_mm`` (thick axes excluded)."""
+    itk = morph.to_sitk(image.astype(np.float32), geometry)
+    radius = [int(round(radius_mm / s)) if s <= radius_mm else 0 for s in geometry.spacing_ijk_mm]
+    mean = sitk.GetArrayFromImage(sitk.BoxMean(itk, radius))
+    square = sitk.GetArrayFromImage(sitk.BoxMean(itk * itk, radius))
+    return np.sqrt(np.clip(square - mean * mean, 0, None))
+
+
+def _histogram_modes(values: np.ndarray, low: float, high: float, *, bins: int = 160,
+                     max_modes: int = 4) -> list[tuple[float, float, float]]:
+    """Peaks of the smoothed histogram of ``values``: ``(centre, sigma_low, sigma_high)`` each.
+
+    A peak's half widths are measured down to half its height or to the valley next to it,
+    whichever comes first, and converted to Gaussian sigmas (HWHM / 1.1774). Peaks lower than
+    10 % of the highest are ignored; the highest peaks come first.
+    """
+    hist, edges = np.histogram(values, bins=bins, range=(low, high))
+    kernel = np.exp(-0.5 * (np.arange(-6, 7) / 2.0) ** 2)
+    hist = np.convolve(hist.astype(float), kernel / kernel.sum(), mode="same")
+    width = edges[1] - edges[0]
+    peaks = [b for b in range(1, bins - 1) if hist[b] >= hist[b - 1] and hist[b] > hist[b + 1]
+             and hist[b] >= 0.1 * hist.max()]
+    modes = []
+    for peak in sorted(peaks, key=lambda b: -hist[b])[:max_modes]:
+        half = hist[peak] / 2.0
+        left = peak
+        while left > 0 and hist[left - 1] > half and hist[left - 1] <= hist[left]:
+            left -= 1
+        right = peak
+        while right < bins - 1 and hist[right + 1] > half and hist[right + 1] <= hist[right]:
+            right += 1
+        sigma_low = max((peak - left + 0.5) * width / 1.1774, 1.5 * width)
+        sigma_high = max((right - peak + 0.5) * width / 1.1774, 1.5 * width)
+        modes.append((float((edges[peak] + edges[peak + 1]) / 2), float(sigma_low), float(sigma_high)))
+    return modes
+
+
+def segment_liver(image: np.ndarray, geometry: Geometry, *, sequence: Optional[str] = None,
+                  progress: Optional[ProgressCallback] = None) -> LiverResult:
+    """Segment the whole liver (parenchyma, enclosed vessels and lesions) automatically.
+
+    Parameters
+    ----------
+    image : (K, J, I) array
+        One MRI or CT volume indexed ``[k, j, i]``; CT in Hounsfield units.
+    geometry : Geometry
+        Grid of ``image`` (any orientation, anisotropic spacing allowed).
+    sequence : str, optional
+        Canonical sequence name (``livermets.sequences``); only ``"ct"`` changes the method
+        (HU body threshold, no bias correction). ``None`` is treated as MRI unless the image
+        looks like CT (air near -1000).
+
+    Returns
+    -------
+    LiverResult
+        ``mask`` on the input grid (uint8 0/1).
+
+    Raises
+    ------
+    InputError
+        The image is not a usable 3D volume (too small, absurd spacing, NaN, constant).
+    NoLiverFoundError
+        No liver-sized, liver-shaped region was found.
+    """
+    image = np.asarray(image)
+    check_image(image, geometry)
+    is_ct = sequence == "ct" if sequence is not None else bool(np.percentile(image, 1) < -500)
+    report(progress, 0.0, "liver: preparing working grid")
+    work_geometry = working_geometry(geometry)
+    source = morph.to_sitk(image.astype(np.float32), geometry)
+    work = sitk.GetArrayFromImage(morph.resample_to(source, work_geometry,
+                                                    default=float(np.percentile(image, 0.5))))
+    body = body_mask(work, work_geometry, is_ct=is_ct)
+    body_ml = float(body.sum()) * work_geometry.voxel_volume_ml
+    if body_ml < MIN_LIVER_ML * 2:
+        raise NoLiverFoundError(f"no liver found: the body in this image is only {body_ml:.0f} ml; "
+                                "an abdominal scan covering the liver is expected")
+    if not is_ct:
+        report(progress, 0.15, "liver: bias-field correction (N4)")
+        work = n4_correct(work, work_geometry, body)
+    report(progress, 0.35, "liver: intensity model")
+    smooth = _smooth(work, work_geometry, 1.5)
+    liver, (mu, sd_low, sd_high) = _best_hypothesis(smooth, work_geometry, body, is_ct=is_ct,
+                                                   progress=progress)
+    if not liver.any():
+        raise NoLiverFoundError("no liver found: no region of liver-like size "
+                                f"({MIN_LIVER_ML:.0f}-{MAX_LIVER_ML:.0f} ml) and position (right upper "
+                                "abdomen) was found; is this an abdominal scan covering the liver?")
+    report(progress, 0.7, "liver: level-set refinement")
+    liver = _level_set(smooth, work_geometry, liver, mu - BAND_SDS * sd_low, mu + BAND_SDS * sd_high)
+    report(progress, 0.75, "liver: filling vessels and lesions")
+    liver = _whole_organ(liver, work_geometry)
+    liver = _propagate_footprint(liver, work_geometry)
+    probability = _smooth(liver.astype(np.float32), work_geometry, 2.0)
+    back = morph.resample_to(morph.to_sitk(probability, work_geometry), geometry)
+    mask = (sitk.GetArrayFromImage(back) >= 0.5).astype(np.uint8)
+    mask = morph.largest_component(mask, geometry).astype(np.uint8)
+    volume_ml = float(mask.sum()) * geometry.voxel_volume_ml
+    if volume_ml < MIN_LIVER_ML:
+        raise NoLiverFoundError(f"no liver found: the liver-like region is only {volume_ml:.0f} ml; "
+                                "is this an abdominal scan covering the liver?")
+    warnings = _plausibility(mask, geometry, volume_ml)
+    centre = geometry.kji_to_ras(np.argwhere(mask).mean(axis=0))
+    report(progress, 1.0, "liver: done")
+    return LiverResult(mask=mask, volume_ml=volume_ml, centre_ras_mm=tuple(float(c) for c in centre),
+                       intensity_mean=float(mu), intensity_sd=float((sd_low + sd_high) / 2), warnings=warnings)
+
+
+@dataclass
+class _Priors:
+    """Position priors on the working grid, all relative to the body outline."""
+
+    right: np.ndarray         # patient's right of the body's mid-sagittal plane (RAS x > median)
+    deep: np.ndarray          # more than 10 mm inside the body outline
+    seed_zone: np.ndarray     # deep inside the right half, where the liver model is sampled
+
+
+def _priors(geometry: Geometry, body: np.ndarray) -> _Priors:
+    """Body-relative zones; the seed zone is deeper than 20 mm (or a quarter of the body's
+    half thickness) and right of the mid-sagittal plane by 15 % of the half width."""
+    x_ras = np.broadcast_to(morph.ras_axis_grids(geometry)[0], body.shape)
+    depth = morph.distance_inside_mm(body, geometry)
+    body_x = x_ras[body]
+    centre_x, right_x = float(np.median(body_x)), float(np.percentile(body_x, 99))
+    seed_zone = body & (depth > min(20.0, 0.25 * float(depth.max()))) & (
+        x_ras > centre_x + 0.15 * (right_x - centre_x))
+    return _Priors(right=x_ras > centre_x, deep=depth > 10.0, seed_zone=seed_zone)
+
+
+def _best_hypothesis(smooth: np.ndarray, geometry: Geometry, body: np.ndarray, *, is_ct: bool,
+                     progress: Optional[ProgressCallback]) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """Try each intensity mode of homogeneous right-sided tissue; keep the most liver-like organ.
+
+    Score = volume (ml) x (fraction on the patient's right)^4 x (fraction deeper than 10 mm),
+    zero outside the plausible volume range: the liver is the largest deep organ of the right
+    upper abdomen, while bands catching muscle, bowel or fat spread symmetrically along the
+    body wall.
+    """
+    priors = _priors(geometry, body)
+    low, high = np.percentile(smooth[body], [1, 99.5])
+    if is_ct:
+        tissue = (smooth > -100) & (smooth < 300)
+    else:
+        tissue = smooth > np.percentile(smooth[body], 10)
+    candidates = priors.seed_zone & tissue
+    if candidates.sum() < 100:
+        raise NoLiverFoundError("no liver found: the right half of the body has too little soft tissue; "
+                                "is this an abdominal scan covering the liver?")
+    local_sd = _local_sd(smooth, geometry, 4.0)
+    homogeneous = candidates & (local_sd <= np.percentile(local_sd[candidates], 40))
+    best, best_score, best_model = np.zeros(body.shape, dtype=bool), 0.0, (0.0, 0.0, 0.0, 0.0)
+    sample = smooth[homogeneous]
+    modes = _histogram_modes(sample, float(low), float(high))
+    noise_sd = float(np.median(local_sd[homogeneous]))
+    for index, (mu, sd_low, sd_high) in enumerate(modes):
+        # a spread cut short by a neighbouring peak is never narrower than the image noise
+        sd_low, sd_high = max(sd_low, noise_sd), max(sd_high, noise_sd)
+        report(progress, 0.35 + 0.4 * index / max(len(modes), 1), "liver: testing an intensity model")
+        band = (smooth >= mu - BAND_SDS * sd_low) & (smooth <= mu + BAND_SDS * sd_high) & body
+        seed = homogeneous & (np.abs(smooth - mu) <= min(sd_low, sd_high))
+        for radius_mm in CORE_RADII_MM:   # a larger opening only when the smaller one leaks
+            organ = _select_organ(band, seed, geometry, radius_mm)
+            volume_ml = float(organ.sum()) * geometry.voxel_volume_ml
+            if volume_ml <= MAX_LIVER_ML:
+                break
+        if not MIN_LIVER_ML <= volume_ml <= MAX_LIVER_ML:
+            continue
+        score = volume_ml * float(priors.right[organ].mean()) ** 4 * float(priors.deep[organ].mean())
+        if score > best_score:
+            best, best_score, best_model = organ, score, (mu, sd_low, sd_high, radius_mm)
+    return best, best_model[:3]
+
+
+def _select_organ(band: np.ndarray, seed: np.ndarray, geometry: Geometry, radius_mm: float) -> np.ndarray:
+    """Find the organ core, then regrow it inside the band by a bounded distance.
+
+    The core is the band opened with a ``radius_mm`` ball (bridges thinner than
+    twice that are cut); the component holding most ``seed`` voxels is kept. It is then
+    grown back within the band by at most ``radius_mm``, so a leak through a narrow
+    bridge can reach no further than that.
+    """
+    opened = morph.open_mm(band, geometry, radius_mm)
+    labels, count = morph.components(opened, geometry)
+    if count == 0:
+        return np.zeros(band.shape, dtype=bool)
+    votes = np.bincount(labels[seed], minlength=count + 1)
+    votes[0] = 0
+    best = int(np.argmax(votes)) if votes.max() > 0 else 1
+    organ = labels == best
+    grown = organ
+    step_mm = max(min(geometry.spacing_ijk_mm), radius_mm / 3)
+    for _ in range(int(round(radius_mm / step_mm))):
+        grown = morph.dilate_mm(grown, geometry, step_mm) & band
+    return morph.largest_component(grown | organ, geometry)
+
+
+def _level_set(smooth: np.ndarray, geometry: Geometry, organ: np.ndarray, lower: float,
+               upper: float) -> np.ndarray:
+    """Regrow the organ from its core with a threshold level set (Lefohn et al. 2003,
+    doi:10.1007/978-3-540-39899-8_69): the front advances inside ``lower..upper`` and its
+    curvature term keeps it from squeezing through thin bridges into neighbours."""
+    band = (smooth >= lower) & (smooth <= upper)
+    core = morph.open_mm(organ & band, geometry, LEVEL_SET_START_MM)
+    core = morph.largest_component(core, geometry)
+    if core.sum() < 100:
+        core = organ
+    start = sitk.SignedMaurerDistanceMap(morph.to_sitk(core.astype(np.uint8), geometry), insideIsPositive=True,
+                                         squaredDistance=False, useImageSpacing=True)
+    level_set = sitk.ThresholdSegmentationLevelSetImageFilter()
+    level_set.SetLowerThreshold(float(lower))
+    level_set.SetUpperThreshold(float(upper))
+    level_set.SetMaximumRMSError(0.01)
+    level_set.SetNumberOfIterations(LEVEL_SET_ITERATIONS)
+    level_set.SetCurvatureScaling(LEVEL_SET_CURVATURE)
+    level_set.SetPropagationScaling(1.0)
+    level_set.ReverseExpansionDirectionOn()
+    out = level_set.Execute(start, morph.to_sitk(smooth.astype(np.float32), geometry))
+    grown = sitk.GetArrayFromImage(out) > 0
+    return morph.largest_component(grown, geometry)
+
+
+def _propagate_footprint(mask: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """Remove leaks that appear from one axial slice to the next.
+
+    Starting at the slice with the largest cross-section and walking up and down, a slice
+    keeps only what lies within :func:`_footprint_margin_mm` of the previous slice's mask
+    (the organ's outline moves little between neighbouring slices; a leak into bowel or
+    muscle spreads sideways) and only its 2D parts that touch the previous slice's mask.
+    """
+    axis = geometry.axial_axis()
+    moved = np.moveaxis(mask, axis, 0).copy()
+    plane_spacing = [s for n, s in enumerate(geometry.spacing_mm) if n != axis]
+    slice_mm = geometry.spacing_mm[axis]
+    margin_mm = _footprint_margin_mm(slice_mm)
+    radius = [int(round(margin_mm / s)) for s in plane_spacing[::-1]]
+    areas = moved.reshape(moved.shape[0], -1).sum(axis=1)
+    start = int(np.argmax(areas))
+    for direction in (1, -1):
+        previous = moved[start]
+        index = start + direction
+        while 0 <= index < moved.shape[0]:
+            current = moved[index]
+            if not current.any() or not previous.any():
+                moved[index] = False
+                previous = moved[index]
+                index += direction
+                continue
+            reach = sitk.GetArrayFromImage(sitk.BinaryDilate(
+                sitk.GetImageFromArray(previous.astype(np.uint8)), radius, sitk.sitkBall, 0, 1)).astype(bool)
+            kept = current & reach
+            parts = sitk.GetArrayFromImage(sitk.ConnectedComponent(
+                sitk.GetImageFromArray(kept.astype(np.uint8)), True))
+            touching = np.unique(parts[kept & previous])
+            kept = np.isin(parts, touching[touching > 0])
+            moved[index] = kept
+            previous = kept
+            index += direction
+    return np.moveaxis(moved, 0, axis)
+
+
+def _footprint_margin_mm(slice_mm: float) -> float:
+    """How far the outline may move between adjacent slices: a 45 degree surface plus 4 mm."""
+    return slice_mm + 4.0
+
+
+def _whole_organ(liver: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """Put back enclosed vessels and lesions: closing, 2D and 3D hole filling."""
+    closed = morph.close_mm(liver, geometry, 8.0)
+    filled = morph.fill_holes_2d(closed, geometry.axial_axis())
+    return morph.fill_holes_3d(filled)
+
+
+def _plausibility(mask: np.ndarray, geometry: Geometry, volume_ml: float) -> list[str]:
+    warnings = []
+    if volume_ml > MAX_LIVER_ML:
+        warnings.append(f"liver volume {volume_ml:.0f} ml is above {MAX_LIVER_ML:.0f} ml: "
+                        "the mask may include neighbouring organs; please review")
+    axial = geometry.axial_axis()
+    touching = [np.take(mask, index, axis=axial).sum() for index in (0, mask.shape[axial] - 1)]
+    areas = mask.sum(axis=tuple(a for a in range(3) if a != axial))
+    if max(touching) > 0.5 * areas.max():
+        warnings.append("the liver reaches the first or last slice with a large cross-section: "
+                        "it is probably cut off by the field of view, so its volume is underestimated")
+    return warnings

@@ -1,0 +1,125 @@
+"""Lesion detection on synthetic livers with known spheres and vessel tubes.
+
+Truth comes from the analytic shapes rendered by ``Testing/synthetic_liver.py``: lesion
+voxels are the voxel centres inside each ball, vessels the centres inside each tube.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from lesion_metrics import match_lesions
+from livermets.errors import InputError
+from livermets.geometry import Geometry
+from livermets.segmentation.lesions import detect_lesions
+from synthetic_liver import Ball, make_case, two_tree_vessels
+
+# grid mm (k, j, i) on the default 40 x 96 x 96 grid at 3 x 1.5 x 1.5 mm; the first ball
+# touches the portal vein, the last reaches the liver capsule
+BALLS = [Ball((60, 60, 45), 10.0), Ball((75, 45, 90), 7.0, irregularity=0.2, shape_seed=1),
+         Ball((30, 55, 40), 5.0), Ball((80, 80, 55), 4.0), Ball((45, 40, 70), 3.5), Ball((62, 95, 100), 6.0)]
+CAPSULE_BALL = Ball((58.5, 71.25, 124.0), 6.0)  # centre 2 mm inside the ellipsoid's i-surface
+
+
+@pytest.fixture(scope="module", params=["hbp", "t2", "portal_venous"])
+def detected(request):
+    case = make_case(balls=BALLS + [CAPSULE_BALL], tubes=two_tree_vessels(), sequences=(request.param,), seed=3)
+    return case, detect_lesions(case.images, case.liver, case.geometry)
+
+
+def test_every_sphere_found_and_tubes_not_reported(detected):
+    case, result = detected
+    match = match_lesions(case.lesions, result.instances, case.geometry)
+    assert all(match.detected), f"missed lesions of diameter {match.truth_diameters_mm} -> {match.detected}"
+    assert match.false_positives == 0
+    vessel = case.portal | case.hepatic
+    for label in range(1, result.count + 1):
+        assert vessel[result.instances == label].mean() < 0.3, "a vessel segment was reported as a lesion"
+
+
+def test_instances_inside_liver_with_good_overlap(detected):
+    case, result = detected
+    assert not (result.instances[~case.liver] > 0).any()
+    match = match_lesions(case.lesions, result.instances, case.geometry)
+    assert match.lesion_dice >= 0.8
+    assert result.instances.dtype == np.uint16
+    assert len(result.scores) == len(result.likely_cyst) == len(result.table) == result.instances.max()
+    assert all(0.5 <= s <= 1.0 for s in result.scores)
+
+
+def test_table_measures_in_mm(detected):
+    case, result = detected
+    big = case.lesions == 1  # the 20 mm ball
+    label = np.bincount(result.instances[big]).argmax()
+    row = result.table[label - 1]
+    assert row["id"] == label
+    truth_ml = big.sum() * case.geometry.voxel_volume_ml
+    assert row["volume_ml"] == pytest.approx(truth_ml, rel=0.25)
+    assert row["longest_axial_diameter_mm"] == pytest.approx(20.0, abs=3.0)
+    center_kji = np.asarray(BALLS[0].center_mm) / np.asarray(case.geometry.spacing_mm)
+    assert np.allclose(row["center_ras_mm"], case.geometry.kji_to_ras(center_kji), atol=1.5)
+
+
+def test_touching_spheres_are_split():
+    balls = [Ball((60, 70, 60), 8.0), Ball((60, 70, 74), 8.0)]  # 14 mm apart: they overlap
+    case = make_case(balls=balls, sequences=("t2",), seed=1)
+    result = detect_lesions(case.images, case.liver, case.geometry)
+    assert result.count == 2
+    for label in (1, 2):
+        overlap = np.bincount(result.instances[case.lesions == label], minlength=3)[1:]
+        assert overlap.max() >= 0.7 * (case.lesions == label).sum()
+    assert len({np.bincount(result.instances[case.lesions == n]).argmax() for n in (1, 2)}) == 2
+
+
+def test_polarity_follows_the_sequence():
+    case = make_case(balls=[Ball((60, 70, 70), 8.0)], sequences=("t2",), seed=2)
+    assert detect_lesions(case.images, case.liver, case.geometry).count == 1  # bright on t2
+    as_if_hbp = {"hbp": case.images["t2"]}  # lesions must be dark on hbp: a bright ball is not one
+    assert detect_lesions(as_if_hbp, case.liver, case.geometry).count == 0
+    dark = make_case(balls=[Ball((60, 70, 70), 8.0)], sequences=("hbp",), seed=2)
+    assert detect_lesions(dark.images, dark.liver, dark.geometry).count == 1
+
+
+def test_sequences_combine_and_cyst_is_flagged():
+    balls = [Ball((60, 60, 50), 8.0), Ball((60, 85, 95), 8.0, cyst=True)]
+    case = make_case(balls=balls, sequences=("t2", "dwi", "hbp"), seed=4)
+    result = detect_lesions(case.images, case.liver, case.geometry)
+    assert result.count == 2
+    flags = {int(np.bincount(result.instances[case.lesions == n]).argmax()): n for n in (1, 2)}
+    solid, cyst = [label for label, n in sorted(flags.items(), key=lambda item: item[1])]
+    assert result.likely_cyst[cyst - 1] and not result.likely_cyst[solid - 1]
+    assert result.table[cyst - 1]["likely_cyst"] is True
+    t2_only = detect_lesions({"hbp": case.images["hbp"]}, case.liver, case.geometry)
+    assert not any(t2_only.likely_cyst)  # hbp alone cannot tell a cyst
+
+
+def test_oblique_grid_gives_same_mm_results():
+    balls = [Ball((60, 60, 60), 7.0), Ball((50, 90, 90), 5.0)]
+    straight = make_case(balls=balls, sequences=("t2",), seed=5)
+    angle = np.deg2rad(25.0)
+    rotation = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+    oblique = Geometry(straight.geometry.shape, straight.geometry.spacing_ijk_mm, (10.0, -20.0, 5.0),
+                       tuple(rotation.ravel()))
+    a = detect_lesions(straight.images, straight.liver, straight.geometry)
+    b = detect_lesions(straight.images, straight.liver, oblique)
+    assert np.array_equal(a.instances, b.instances)
+    assert [r["volume_ml"] for r in a.table] == [r["volume_ml"] for r in b.table]
+    for row_a, row_b in zip(a.table, b.table):
+        kji = straight.geometry.ras_to_kji(np.asarray(row_a["center_ras_mm"]))
+        assert np.allclose(oblique.kji_to_ras(kji), row_b["center_ras_mm"], atol=0.05)
+
+
+def test_bad_input_is_explained():
+    case = make_case(balls=[], sequences=("t2",))
+    with pytest.raises(InputError, match="liver mask is empty"):
+        detect_lesions(case.images, np.zeros_like(case.liver), case.geometry)
+    with pytest.raises(InputError, match="resample"):
+        detect_lesions({"t2": case.images["t2"][:-1]}, case.liver, case.geometry)
+    with pytest.raises(ValueError, match="unknown sequence"):
+        detect_lesions({"flair": case.images["t2"]}, case.liver, case.geometry)

@@ -1,0 +1,121 @@
+"""Automatic liver segmentation: synthetic abdomen (analytic truth), phantom truth, real CHAOS MRI,
+orientation handling and bad inputs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from abdomen import make_abdomen  # noqa: E402
+
+from livermets.errors import InputError, NoLiverFoundError  # noqa: E402
+from livermets.geometry import Geometry  # noqa: E402
+from livermets.segmentation.liver import segment_liver  # noqa: E402
+
+ROTATED_30 = tuple(np.array([[np.cos(np.pi / 6), -np.sin(np.pi / 6), 0.0],
+                             [np.sin(np.pi / 6), np.cos(np.pi / 6), 0.0],
+                             [0.0, 0.0, 1.0]]).ravel())
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    return 2.0 * np.count_nonzero(a & b) / (np.count_nonzero(a) + np.count_nonzero(b))
+
+
+@pytest.mark.parametrize("direction", [(1, 0, 0, 0, 1, 0, 0, 0, 1), (-1, 0, 0, 0, 1, 0, 0, 0, 1), ROTATED_30],
+                         ids=["identity", "flipped-i", "oblique-30deg"])
+def test_synthetic_liver_found_in_any_orientation(direction):
+    # truth: voxel centres inside the analytic liver ellipsoid (abdomen.py); the liver is on the
+    # patient's right (RAS +x) whatever the direction matrix, the spleen (brighter) on the left.
+    case = make_abdomen(direction_lps=direction)
+    found = segment_liver(case.image, case.geometry)
+    assert found.mask.dtype == np.uint8 and found.mask.shape == case.geometry.shape
+    assert dice(found.mask, case.liver) > 0.97
+    assert found.centre_ras_mm[0] > 20.0          # centre on the patient's right
+    # the dark vessel inside the liver is part of the whole organ
+    assert abs(found.volume_ml - case.liver.sum() * case.geometry.voxel_volume_ml) < 0.05 * found.volume_ml
+
+
+def test_thick_slices_and_anisotropic_spacing():
+    case = make_abdomen(shape_kji=(22, 110, 130), spacing_ijk_mm=(2.2, 2.2, 8.0))
+    assert dice(segment_liver(case.image, case.geometry).mask, case.liver) > 0.93
+
+
+@pytest.mark.parametrize("sequence", ["t2", "ct"])
+def test_phantom_liver(sequence):
+    phantom_module = pytest.importorskip("livermets.phantom")
+    phantom = phantom_module.make_phantom(0, variant="small", sequences=(sequence,))
+    found = segment_liver(phantom.images[sequence], phantom.geometry, sequence=sequence)
+    # truth: the phantom's own liver mask; measured 0.98 (t2), 0.91 (ct); Testing/evaluate.py covers
+    # every sequence, seed and variant
+    assert dice(found.mask, np.asarray(phantom.liver) > 0) > (0.88 if sequence == "ct" else 0.94)
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("case", ["chaos01"])
+def test_real_chaos_mri(shared_data, case):
+    from livermets.imageio import read_image
+
+    image = read_image(shared_data / "chaos_t2" / f"{case}_t2spir.nii.gz")
+    labels = read_image(shared_data / "chaos_t2" / f"{case}_labels.nii.gz").array
+    found = segment_liver(image.array, image.geometry, sequence="t2")
+    # manual CHAOS label 1 = liver; 4 = spleen, which must stay out
+    assert dice(found.mask, labels == 1) > 0.88
+    assert np.count_nonzero(found.mask.astype(bool) & (labels == 4)) == 0
+
+
+def _geometry(shape, spacing):
+    return Geometry(shape, spacing, (0.0, 0.0, 0.0))
+
+
+@pytest.mark.parametrize("shape, spacing, words", [
+    ((1, 100, 100), (3.0, 3.0, 3.0), "3 slices"),
+    ((40, 80, 80), (0.001, 0.001, 0.001), "spacing"),
+    ((40, 80, 80), (100.0, 100.0, 100.0), "spacing"),
+])
+def test_unusable_grids_are_refused(shape, spacing, words):
+    with pytest.raises(InputError, match=words):
+        segment_liver(np.ones(shape, np.float32), _geometry(shape, spacing))
+
+
+def test_nan_and_constant_images_are_refused():
+    geometry = _geometry((30, 60, 60), (3.0, 3.0, 3.0))
+    image = np.zeros(geometry.shape, np.float32)
+    with pytest.raises(InputError, match="constant"):
+        segment_liver(image, geometry)
+    image[0, 0, 0] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        segment_liver(image, geometry)
+
+
+def test_head_sized_object_has_no_liver():
+    # a 160 mm ball of uniform tissue ("head"): body too small or nothing liver-like
+    geometry = _geometry((40, 100, 100), (3.0, 3.0, 3.0))
+    k, j, i = np.mgrid[:40, :100, :100]
+    image = np.where((i - 50) ** 2 + (j - 50) ** 2 + ((k - 20) * 1.0) ** 2 < 27 ** 2, 300.0, 5.0)
+    image = image + np.random.default_rng(0).normal(0, 5, image.shape)
+    with pytest.raises(NoLiverFoundError):
+        segment_liver(image.astype(np.float32), geometry)
+
+
+def test_pure_noise_has_no_liver():
+    geometry = _geometry((40, 96, 96), (3.0, 3.0, 3.0))
+    image = np.random.default_rng(1).normal(100, 100, geometry.shape).astype(np.float32)
+    with pytest.raises(NoLiverFoundError):
+        segment_liver(image, geometry)
+
+
+def test_liver_cut_by_the_field_of_view_is_flagged():
+    # keep only the slices below the liver's centre (RAS z <= 30 mm): the top slice cuts the organ
+    case = make_abdomen()
+    z_ras = case.geometry.kji_to_ras(np.stack([np.arange(case.geometry.shape[0]), np.zeros(36), np.zeros(36)], 1))[:, 2]
+    keep = int(np.count_nonzero(z_ras <= 30.0))
+    cut = Geometry((keep,) + case.geometry.shape[1:], case.geometry.spacing_ijk_mm, case.geometry.origin_lps_mm)
+    found = segment_liver(case.image[:keep], cut)
+    assert any("field of view" in warning for warning in found.warnings)
+    assert dice(found.mask, case.liver[:keep]) > 0.95

@@ -1,0 +1,241 @@
+"""Evaluate automatic liver segmentation (and, via hooks, lesions and vessels) on real and synthetic data.
+
+Usage (from the repository root)::
+
+    python Testing/evaluate.py [--data DIR] [--only chaos,phantom,totalseg,pipeline]
+                               [--seeds 0 1] [--variants small thick]
+
+* ``chaos``: CHAOS T2-SPIR MRI with manual liver labels (Kavur et al., Med Image Anal 2021,
+  doi:10.1016/j.media.2020.101950): liver Dice, volume error, voxels leaked into kidneys (2, 3)
+  and spleen (4), run time. Targets: Dice median >= 0.95, none < 0.90; |volume error| median <= 4 %.
+* ``phantom``: every sequence of the LiverMets phantom (seeds x variants), liver vs truth.
+* ``totalseg``: the TotalSegmentator example MR / CT (labels made by that model, liver = 5),
+  as smoke tests of agreement.
+* ``pipeline``: the whole ``segment`` on the phantom (all sequences), with the lesion / vessel
+  figures of ``lesion_metrics`` when that module is present.
+
+The data folder defaults to ``../shared/data`` beside the checkout (or ``LIVERMETS_DATA``).
+Prints one line per case and a summary per group.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "LiverMetsModule"))
+sys.path.insert(0, str(REPO / "Testing"))
+
+from livermets.errors import LiverMetsError  # noqa: E402
+from livermets.geometry import Geometry  # noqa: E402
+
+
+# --- metrics: each takes truth and prediction arrays [k, j, i] and the geometry ---------------------
+def dice(truth: np.ndarray, prediction: np.ndarray, geometry: Optional[Geometry] = None) -> float:
+    """Sørensen-Dice overlap of two masks (1 when both are empty)."""
+    truth, prediction = np.asarray(truth, dtype=bool), np.asarray(prediction, dtype=bool)
+    total = int(truth.sum()) + int(prediction.sum())
+    return 1.0 if total == 0 else 2.0 * float(np.count_nonzero(truth & prediction)) / total
+
+
+def volume_error_percent(truth: np.ndarray, prediction: np.ndarray, geometry: Optional[Geometry] = None) -> float:
+    """(predicted - true) / true volume, percent."""
+    true_voxels = max(int(np.count_nonzero(truth)), 1)
+    return 100.0 * (int(np.count_nonzero(prediction)) - true_voxels) / true_voxels
+
+
+def leak_ml(prediction: np.ndarray, neighbour: np.ndarray, geometry: Geometry) -> float:
+    """Volume (ml) of ``prediction`` inside a neighbouring organ's mask."""
+    return float(np.count_nonzero(np.asarray(prediction, bool) & np.asarray(neighbour, bool))) * geometry.voxel_volume_ml
+
+
+def lesion_vessel_metrics() -> dict[str, Callable]:
+    """Hooks for the lesion / vessel figures (``Testing/lesion_metrics.py`` when present).
+
+    Each value is ``f(truth, prediction, geometry) -> float``.
+    """
+    try:
+        import lesion_metrics as lm
+    except ImportError:
+        return {}
+    return {
+        "lesion_sensitivity": lambda t, p, g: lm.lesion_sensitivity(t, p, g),
+        "lesion_sensitivity_10mm": lambda t, p, g: lm.lesion_sensitivity(t, p, g, min_diameter_mm=10.0),
+        "false_positives": lambda t, p, g: lm.false_positives(t, p, g),
+        "lesion_dice": lambda t, p, g: lm.lesion_dice(t, p, g),
+        "vessel_dice": lambda t, p, g: lm.vessel_dice(t, p, g),
+    }
+
+
+# --- groups -------------------------------------------------------------------------------------------
+def _read(path: Path):
+    from livermets.imageio import read_image
+
+    return read_image(path)
+
+
+def _row(group: str, name: str, truth: np.ndarray, mask: np.ndarray, geometry: Geometry, seconds: float,
+         extra: str = "") -> dict:
+    row = {"group": group, "case": name, "dice": dice(truth, mask),
+           "volume_error_percent": volume_error_percent(truth, mask), "seconds": seconds}
+    print(f"{group:9s} {name:28s} dice {row['dice']:.3f}  volume {row['volume_error_percent']:+6.1f} %  "
+          f"{seconds:5.1f} s {extra}", flush=True)
+    return row
+
+
+def _failed(group: str, name: str, error: Exception) -> dict:
+    print(f"{group:9s} {name:28s} FAILED: {error}", flush=True)
+    return {"group": group, "case": name, "dice": 0.0, "volume_error_percent": -100.0, "seconds": 0.0}
+
+
+def chaos(data: Path) -> list[dict]:
+    from livermets.segmentation.liver import segment_liver
+
+    rows = []
+    for image_path in sorted((data / "chaos_t2").glob("chaos*_t2spir.nii.gz")):
+        name = image_path.name.split("_")[0]
+        image = _read(image_path)
+        labels = _read(image_path.with_name(f"{name}_labels.nii.gz")).array
+        started = time.monotonic()
+        try:
+            mask = segment_liver(image.array, image.geometry, sequence="t2").mask
+        except LiverMetsError as error:
+            rows.append(_failed("chaos", name, error))
+            continue
+        seconds = time.monotonic() - started
+        leaks = {organ: leak_ml(mask, labels == value, image.geometry)
+                 for organ, value in (("kidneys", 2), ("kidneys", 3), ("spleen", 4))}
+        leaks["kidneys"] = leak_ml(mask, (labels == 2) | (labels == 3), image.geometry)
+        rows.append(_row("chaos", name, labels == 1, mask, image.geometry, seconds,
+                         f"leak kidneys {leaks['kidneys']:.1f} ml spleen {leaks['spleen']:.1f} ml"))
+    return rows
+
+
+def phantoms(seeds: list[int], variants: list[str]) -> list[dict]:
+    from livermets.phantom import make_phantom
+    from livermets.segmentation.liver import segment_liver
+
+    rows = []
+    for variant in variants:
+        for seed in seeds:
+            phantom = make_phantom(seed, variant=variant)
+            truth = np.asarray(phantom.liver) > 0
+            for sequence, image in phantom.images.items():
+                name = f"{variant}/seed{seed}/{sequence}"
+                started = time.monotonic()
+                try:
+                    mask = segment_liver(image, phantom.geometry, sequence=sequence).mask
+                except LiverMetsError as error:
+                    rows.append(_failed("phantom", name, error))
+                    continue
+                rows.append(_row("phantom", name, truth, mask, phantom.geometry, time.monotonic() - started))
+    return rows
+
+
+def totalseg(data: Path) -> list[dict]:
+    from livermets.segmentation.liver import segment_liver
+
+    rows = []
+    for folder, image_name, label_name, sequence in (("totalseg_mr", "example_mr_sm", "example_seg_mr", None),
+                                                     ("totalseg_ct", "example_ct_sm", "example_seg", "ct")):
+        image = _read(data / folder / f"{image_name}.nii.gz")
+        labels = _read(data / folder / f"{label_name}.nii.gz").array
+        started = time.monotonic()
+        try:
+            mask = segment_liver(image.array, image.geometry, sequence=sequence).mask
+        except LiverMetsError as error:
+            rows.append(_failed("totalseg", folder, error))
+            continue
+        rows.append(_row("totalseg", folder, labels == 5, mask, image.geometry, time.monotonic() - started,
+                         "(reference is TotalSegmentator output, not manual)"))
+    return rows
+
+
+def pipeline(seeds: list[int], variants: list[str]) -> list[dict]:
+    from livermets.geometry import Volume
+    from livermets.labels import PHANTOM_LABELS, RESULT_HEPATIC, RESULT_PORTAL
+    from livermets.phantom import make_phantom
+    from livermets.segmentation.pipeline import segment
+
+    portal_value = next(v for v, n in PHANTOM_LABELS.items() if n == "portal_vein")
+    hepatic_values = [v for v, n in PHANTOM_LABELS.items() if n in ("hepatic_veins", "ivc")]
+    hooks = lesion_vessel_metrics()
+    rows = []
+    for variant in variants:
+        for seed in seeds:
+            phantom = make_phantom(seed, variant=variant)
+            volumes = {name: Volume(image, phantom.geometry) for name, image in phantom.images.items()}
+            started = time.monotonic()
+            result = segment(volumes)
+            row = _row("pipeline", f"{variant}/seed{seed}", np.asarray(phantom.liver) > 0, result.liver,
+                       phantom.geometry, time.monotonic() - started,
+                       f"stages {result.timings_s}")
+            figures = []
+            if hooks:
+                truth_lesions = np.asarray(phantom.lesions)
+                for key in ("lesion_sensitivity", "lesion_sensitivity_10mm", "false_positives", "lesion_dice"):
+                    value = hooks[key](truth_lesions, result.lesions, phantom.geometry)
+                    if value is not None:
+                        row[key] = float(value)
+                        figures.append(f"{key} {row[key]:.3f}")
+                anatomy = np.asarray(phantom.anatomy)
+                for key, truth, value in (("portal_dice", anatomy == portal_value, RESULT_PORTAL),
+                                          ("hepatic_dice", np.isin(anatomy, hepatic_values), RESULT_HEPATIC)):
+                    row[key] = hooks["vessel_dice"](truth, result.labels == value, phantom.geometry)
+                    figures.append(f"{key} {row[key]:.3f}")
+            print(f"{'':9s} {'':28s} " + ", ".join(figures) + (" | " + "; ".join(result.warnings)
+                                                                if result.warnings else ""), flush=True)
+            rows.append(row)
+    return rows
+
+
+def summarise(rows: list[dict]) -> None:
+    for group in sorted({row["group"] for row in rows}):
+        selected = [row for row in rows if row["group"] == group]
+        dices = np.array([row["dice"] for row in selected])
+        errors = np.abs([row["volume_error_percent"] for row in selected])
+        seconds = np.array([row["seconds"] for row in selected])
+        print(f"SUMMARY {group:9s} n={len(selected):2d}  dice median {np.median(dices):.3f} min {dices.min():.3f}  "
+              f"|volume error| median {np.median(errors):.1f} % max {errors.max():.1f} %  "
+              f"time median {np.median(seconds):.1f} s max {seconds.max():.1f} s")
+        extra_keys = sorted({key for row in selected for key in row} - {"group", "case", "dice",
+                                                                         "volume_error_percent", "seconds"})
+        for key in extra_keys:
+            values = [row[key] for row in selected if key in row]
+            print(f"SUMMARY {group:9s} {key} mean {np.mean(values):.3f}")
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path,
+                        default=Path(os.environ.get("LIVERMETS_DATA", REPO.parent / "shared" / "data")))
+    parser.add_argument("--only", default="chaos,phantom,totalseg,pipeline")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--variants", nargs="+", default=["small", "thick"])
+    args = parser.parse_args(argv)
+    groups = set(args.only.split(","))
+    rows: list[dict] = []
+    have_data = (args.data / "README.md").exists()
+    if "chaos" in groups and have_data:
+        rows += chaos(args.data)
+    if "totalseg" in groups and have_data:
+        rows += totalseg(args.data)
+    if not have_data and groups & {"chaos", "totalseg"}:
+        print(f"real data not found at {args.data}: chaos and totalseg skipped")
+    if "phantom" in groups:
+        rows += phantoms(args.seeds, args.variants)
+    if "pipeline" in groups:
+        rows += pipeline(args.seeds, args.variants)
+    summarise(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

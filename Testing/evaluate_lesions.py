@@ -1,0 +1,217 @@
+"""Measure lesion detection against known truth and print per-case and summary figures.
+
+Cases
+-----
+* ``chaos``: real CHAOS T2-SPIR livers (Kavur et al. 2021, doi:10.1016/j.media.2020.101950)
+  with synthetic lesions inserted (lobulated, partial volume, brighter than liver on T2,
+  one fluid-bright cyst per case); the manual liver label is the liver mask, so the figures
+  isolate lesion detection from liver segmentation.
+* ``phantom``: LiverMets phantoms (``livermets.phantom.make_phantom``) for several seeds,
+  sequence sets and the thick-slice variant, using the phantom's own liver and lesion truth.
+
+* ``vessels``: portal and hepatic (+ IVC) Dice per tree on the phantoms (portal-venous and hbp).
+* ``seeded``: one-click time on a 256 x 256 x 100 grid and one-click Dice on every phantom lesion.
+
+Usage: ``python Testing/evaluate_lesions.py [--data DIR] [--cases chaos phantom vessels seeded] [--seeds 1 2 3]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "LiverMetsModule"))
+
+from lesion_metrics import dice, match_lesions, vessel_dice
+from livermets.geometry import Geometry
+from livermets.labels import PHANTOM_LABELS
+from livermets.segmentation.filters import distance_inside_mm
+from livermets.segmentation.lesions import detect_lesions
+from livermets.segmentation.seeded import segment_lesion_from_seed
+from livermets.segmentation.vessels import segment_vessels
+from synthetic_liver import Ball, make_case
+
+DIAMETERS_MM = (6.0, 8.0, 10.0, 14.0, 20.0, 30.0)
+CYST_DIAMETER_MM = 12.0
+
+
+def place_balls(liver: np.ndarray, geometry: Geometry, rng: np.random.Generator) -> list[Ball]:
+    """Non-overlapping lobulated lesions with centres inside the liver; a quarter of them
+    reach the capsule (centre closer to the surface than the radius)."""
+    spacing = np.asarray(geometry.spacing_mm)
+    depth = distance_inside_mm(liver, spacing)
+    balls: list[Ball] = []
+    sizes = [(d, False) for d in DIAMETERS_MM] + [(CYST_DIAMETER_MM, True)]
+    for index, (diameter, cyst) in enumerate(sizes):
+        radius = diameter / 2
+        subcapsular = index % 4 == 1
+        low, high = (0.3 * radius, 0.9 * radius) if subcapsular else (radius + 2.0, np.inf)
+        candidates = np.argwhere((depth >= low) & (depth <= high))
+        for _ in range(200):
+            center = candidates[rng.integers(len(candidates))] * spacing
+            if all(np.linalg.norm(center - np.asarray(b.center_mm)) > radius + b.radius_mm + 4 for b in balls):
+                balls.append(Ball(tuple(float(c) for c in center), radius, cyst=cyst,
+                                  irregularity=0.15, shape_seed=int(rng.integers(1 << 30))))
+                break
+    return balls
+
+
+def chaos_cases(data: Path):
+    for image_path in sorted((data / "chaos_t2").glob("chaos*_t2spir.nii.gz")):
+        name = image_path.name.split("_")[0]
+        image = sitk.ReadImage(str(image_path))
+        labels = sitk.GetArrayFromImage(sitk.ReadImage(str(image_path).replace("t2spir", "labels")))
+        geometry = Geometry.from_sitk(image)
+        liver = labels == 1
+        rng = np.random.default_rng(int(name[-2:]))
+        balls = place_balls(liver, geometry, rng)
+        case = make_case(geometry=geometry, balls=balls, sequences=("t2",), liver=liver,
+                         background={"t2": sitk.GetArrayFromImage(image).astype(np.float32)}, seed=int(name[-2:]))
+        liver = liver | (case.lesions > 0)  # the organ mask includes lesions bulging at the capsule
+        cysts = np.isin(case.lesions, [n + 1 for n, b in enumerate(balls) if b.cyst])
+        truth = np.where(cysts, 0, case.lesions)
+        yield name, case.images, liver, geometry, truth, cysts
+
+
+PHANTOM_SETUPS = {"standard": [("hbp",), ("t2",), ("portal_venous",), ("hbp", "t2", "dwi")],
+                  "small": [("t2",), ("hbp", "t2", "dwi")],
+                  "thick": [("hbp",), ("t2",), ("hbp", "t2", "dwi")]}
+
+
+def phantoms(seeds=(1, 2, 3)):
+    """(seed, variant, phantom) for every seed and variant, or nothing if the phantom is absent."""
+    try:
+        from livermets.phantom import make_phantom
+    except ImportError:
+        print("phantom: livermets.phantom not available, skipped")
+        return
+    for seed in seeds:
+        for variant in PHANTOM_SETUPS:
+            yield seed, variant, make_phantom(seed, variant=variant, sequences=("hbp", "t2", "dwi", "portal_venous"))
+
+
+def phantom_cases(built):
+    """Lesion cases: the phantom's whole-liver mask and metastasis instances; its cyst is ignored."""
+    cyst_value = next(v for v, k in PHANTOM_LABELS.items() if k == "cyst")
+    for seed, variant, ph in built:
+        for sequences in PHANTOM_SETUPS[variant]:
+            yield (f"phantom s{seed} {variant} {'+'.join(sequences)}", {s: ph.images[s] for s in sequences},
+                   ph.liver.astype(bool), ph.geometry, ph.lesions.astype(np.int32), ph.anatomy == cyst_value)
+
+
+def evaluate_vessels(built) -> None:
+    """Vessel Dice per tree on phantoms (whole image and inside the liver)."""
+    value = {k: v for v, k in PHANTOM_LABELS.items()}
+    rows = []
+    for seed, variant, ph in built:
+        for sequence in ("portal_venous", "hbp"):
+            start = time.perf_counter()
+            result = segment_vessels({sequence: ph.images[sequence]}, ph.liver.astype(bool), ph.geometry)
+            seconds = time.perf_counter() - start
+            portal = ph.anatomy == value["portal_vein"]
+            hepatic = np.isin(ph.anatomy, [value["hepatic_veins"], value["ivc"]])
+            liver = ph.liver.astype(bool)
+            row = [vessel_dice(portal, result.portal, ph.geometry), vessel_dice(hepatic, result.hepatic, ph.geometry),
+                   vessel_dice(portal, result.portal, ph.geometry, region=liver),
+                   vessel_dice(hepatic, result.hepatic, ph.geometry, region=liver)]
+            rows.append((sequence, row))
+            print(f"vessels s{seed} {variant:8s} {sequence:13s} portal {row[0]:.3f} hepatic+IVC {row[1]:.3f}  "
+                  f"in liver: portal {row[2]:.3f} hepatic {row[3]:.3f}  branches {len(result.centerlines)}  "
+                  f"{seconds:.1f} s {'; '.join(result.warnings)}")
+    for sequence in ("portal_venous", "hbp"):
+        values = np.asarray([row for seq, row in rows if seq == sequence])
+        if len(values):
+            mean = values.mean(axis=0)
+            print(f"SUMMARY vessels {sequence}: runs {len(values)}  Dice portal {mean[0]:.3f} hepatic+IVC {mean[1]:.3f}"
+                  f"  in liver: portal {mean[2]:.3f} hepatic {mean[3]:.3f}  (min in liver {values[:, 2:].min():.3f})")
+
+
+def benchmark_seeded(built) -> None:
+    """One-click time on a 256 x 256 x 100 grid, and Dice of one click per phantom lesion."""
+    geometry = Geometry((100, 256, 256), (1.5, 1.5, 3.0), (0.0, 0.0, 0.0))
+    rng = np.random.default_rng(0)
+    image = rng.normal(100.0, 8.0, geometry.shape).astype(np.float32)
+    k, j, i = np.ogrid[:100, :256, :256]
+    image[((k - 50) * 3.0) ** 2 + ((j - 128) * 1.5) ** 2 + ((i - 128) * 1.5) ** 2 < 15.0 ** 2] += 60.0
+    times = []
+    for _ in range(10):
+        start = time.perf_counter()
+        segment_lesion_from_seed(image, geometry, (50, 128, 128), sequence="t2")
+        times.append(time.perf_counter() - start)
+    print(f"seeded: 256x256x100 one click median {np.median(times):.3f} s, max {max(times):.3f} s (10 runs)")
+    dices = []
+    for seed, variant, ph in built:
+        for sequence in ("hbp", "t2"):
+            for label in range(1, int(ph.lesions.max()) + 1):
+                lesion = ph.lesions == label
+                inside = np.argwhere(lesion)
+                center = inside[np.argmin(np.linalg.norm(inside - inside.mean(0), axis=1))]
+                mask = segment_lesion_from_seed(ph.images[sequence], ph.geometry, tuple(center), sequence=sequence,
+                                                liver=ph.liver.astype(bool))
+                dices.append(dice(lesion, mask))
+    if dices:
+        print(f"SUMMARY seeded: {len(dices)} one-click segmentations, Dice mean {np.mean(dices):.3f} "
+              f"median {np.median(dices):.3f}, >= 0.75 in {np.mean(np.asarray(dices) >= 0.75):.2f}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data")
+    parser.add_argument("--cases", nargs="+", default=["chaos", "phantom", "vessels", "seeded"],
+                        choices=["chaos", "phantom", "vessels", "seeded"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3], help="phantom seeds")
+    parser.add_argument("--min-score", type=float, default=0.5, help="detect_lesions min_score (0..1)")
+    args = parser.parse_args(argv)
+    built = list(phantoms(args.seeds)) if set(args.cases) & {"phantom", "vessels", "seeded"} else []
+    for group in [g for g in args.cases if g in ("chaos", "phantom")]:
+        source = chaos_cases(args.data) if group == "chaos" else phantom_cases(built)
+        rows = []
+        for name, images, liver, geometry, truth, cysts in source:
+            start = time.perf_counter()
+            result = detect_lesions(images, liver, geometry, min_score=args.min_score)
+            seconds = time.perf_counter() - start
+            match = match_lesions(truth, result.instances, geometry, ignore=cysts)
+            cyst_flags = [flag for n, flag in enumerate(result.likely_cyst, 1)
+                          if cysts[result.instances == n].mean() > 0.5]
+            rows.append((match, cyst_flags))
+            print(f"{name:36s} lesions {len(match.detected):2d}  sens {match.sensitivity():.2f}  "
+                  f"sens>=10mm {_fmt(match.sensitivity(10.0))}  FP {match.false_positives}  "
+                  f"Dice {match.lesion_dice:.3f}  detected-Dice {_fmt(match.detected_dice)}  "
+                  f"cyst flagged {sum(cyst_flags)}/{len(cyst_flags)}  {seconds:.1f} s")
+            missed = [round(d, 1) for d, hit in zip(match.truth_diameters_mm, match.detected) if not hit]
+            if missed:
+                print(f"{'':36s} missed diameters (mm): {missed}")
+        if rows:
+            _summary(group, rows)
+    if "vessels" in args.cases:
+        evaluate_vessels(built)
+    if "seeded" in args.cases:
+        benchmark_seeded(built)
+    return 0
+
+
+def _fmt(value) -> str:
+    return "  - " if value is None else f"{value:.2f}"
+
+
+def _summary(group: str, rows) -> None:
+    detected = [hit for match, _ in rows for hit in match.detected]
+    large = [hit for match, _ in rows for hit, d in zip(match.detected, match.truth_diameters_mm) if d >= 10.0]
+    fps = [match.false_positives for match, _ in rows]
+    dices = [match.lesion_dice for match, _ in rows]
+    flags = [flag for _, cyst_flags in rows for flag in cyst_flags]
+    print(f"SUMMARY {group}: cases {len(rows)}  lesions {len(detected)}  sensitivity {np.mean(detected):.3f}  "
+          f"sensitivity>=10mm {np.mean(large) if large else float('nan'):.3f}  FP/case {np.mean(fps):.2f} "
+          f"(max {max(fps)})  lesion Dice mean {np.mean(dices):.3f} (min {min(dices):.3f})  "
+          f"cysts flagged {sum(flags)}/{len(flags)}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,187 @@
+"""Small synthetic liver volumes with known lesions and vessels, for tests and evaluation.
+
+Objects are described in *grid millimetres*: ``p = (k, j, i) * spacing_kji_mm``; with the
+default identity LPS direction, +i is the patient's left, +j posterior and +k superior, so
+the two-tree vessel layout below is anatomically oriented (IVC posterior-medial and vertical,
+hepatic veins draining into it superiorly, portal trunk entering inferior-medially).
+Partial volume is rendered from the signed distance of every object (linear ramp one voxel
+wide), so masks are the voxel centres inside the analytic shapes (the truth) while images
+show blurred edges like a real scanner.
+
+Relative intensities (liver = 1) per sequence follow the polarity table in
+``livermets.sequences``: lesions dark on hbp / portal_venous, bright on t2 / dwi; cysts
+fluid-bright on t2 and dark on dwi; vessels dark on hbp / t2, bright on portal_venous.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from livermets.geometry import Geometry
+
+CONTRAST = {  # sequence: (outside, liver, lesion, cyst, vessel)
+    "hbp": (0.25, 1.0, 0.45, 0.30, 0.35),
+    "portal_venous": (0.30, 1.0, 0.60, 0.35, 1.8),
+    "t2": (0.40, 1.0, 1.8, 3.5, 0.30),
+    "dwi": (0.30, 1.0, 2.0, 0.60, 0.30),
+    "t1": (0.40, 1.0, 0.55, 0.40, 0.50),
+}
+SIGNAL = 300.0
+
+
+@dataclass
+class Tube:
+    """A tapered capsule from ``start_mm`` to ``end_mm`` (grid mm, k-j-i), radii in mm."""
+
+    start_mm: tuple[float, float, float]
+    end_mm: tuple[float, float, float]
+    radius_start_mm: float
+    radius_end_mm: float
+    tree: str  # "portal" | "hepatic" | "ivc"
+
+
+@dataclass
+class Ball:
+    """A lesion (or cyst) of mean radius ``radius_mm``; ``irregularity`` > 0 makes the radius
+    vary smoothly with direction by about that fraction (lobulated shape, fixed by ``shape_seed``)."""
+
+    center_mm: tuple[float, float, float]
+    radius_mm: float
+    cyst: bool = False
+    irregularity: float = 0.0
+    shape_seed: int = 0
+
+
+@dataclass
+class SyntheticCase:
+    geometry: Geometry
+    images: dict[str, np.ndarray]
+    liver: np.ndarray
+    lesions: np.ndarray            # int32 instances 1..N (solid lesions and cysts)
+    balls: list[Ball]              # ball n is label n + 1
+    portal: np.ndarray
+    hepatic: np.ndarray            # hepatic veins + IVC
+    ivc: np.ndarray
+    tubes: list[Tube] = field(default_factory=list)
+
+
+def grid_mm(shape: Sequence[int], spacing_kji_mm: Sequence[float]) -> np.ndarray:
+    """Grid-mm coordinates ``[k, j, i, 3]`` of every voxel centre."""
+    axes = [np.arange(n, dtype=np.float32) * s for n, s in zip(shape, spacing_kji_mm)]
+    return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1)
+
+
+def ball_distance(points: np.ndarray, ball: Ball) -> np.ndarray:
+    """Approximate signed distance (mm, negative inside) to the ball's surface."""
+    offset = points - np.asarray(ball.center_mm, dtype=np.float32)
+    length = np.linalg.norm(offset, axis=-1)
+    radius = np.float32(ball.radius_mm)
+    if ball.irregularity > 0:
+        rng = np.random.default_rng(ball.shape_seed)
+        axes = rng.normal(size=(3, 3))
+        axes /= np.linalg.norm(axes, axis=1, keepdims=True)
+        weights = rng.uniform(-1, 1, size=(2, 3))
+        unit = offset / np.maximum(length, 1e-6)[..., None]
+        cosines = unit @ axes.T.astype(np.float32)
+        wobble = cosines @ weights[0] + (cosines ** 2 - 1.0 / 3.0) @ weights[1]
+        radius = radius * (1.0 + ball.irregularity * wobble / 2.0)
+    return length - radius
+
+
+def tube_distance(points: np.ndarray, tube: Tube) -> np.ndarray:
+    a = np.asarray(tube.start_mm, dtype=np.float32)
+    b = np.asarray(tube.end_mm, dtype=np.float32)
+    axis = b - a
+    t = np.clip(((points - a) @ axis) / float(axis @ axis), 0.0, 1.0)
+    nearest = a + t[..., None] * axis
+    radius = tube.radius_start_mm + t * (tube.radius_end_mm - tube.radius_start_mm)
+    return np.linalg.norm(points - nearest, axis=-1) - radius
+
+
+def two_tree_vessels() -> list[Tube]:
+    """Portal tree entering inferior-medially and hepatic veins draining into a vertical IVC,
+    laid out for the default 40 x 96 x 96 grid at 3 x 1.5 x 1.5 mm (120 x 144 x 144 mm)."""
+    ivc = [Tube((0.0, 112.0, 88.0), (119.0, 112.0, 88.0), 8.0, 8.0, "ivc")]
+    hepatic = [Tube((95.0, 110.0, 84.0), (104.0, 55.0, 32.0), 4.5, 2.5, "hepatic"),
+               Tube((97.0, 106.0, 88.0), (105.0, 45.0, 72.0), 4.0, 2.5, "hepatic"),
+               Tube((92.0, 108.0, 80.0), (82.0, 80.0, 28.0), 3.5, 2.5, "hepatic")]
+    portal = [Tube((10.0, 78.0, 118.0), (42.0, 72.0, 84.0), 6.0, 5.5, "portal"),
+              Tube((42.0, 72.0, 84.0), (52.0, 62.0, 30.0), 4.5, 3.0, "portal"),
+              Tube((42.0, 72.0, 84.0), (58.0, 48.0, 100.0), 4.0, 2.5, "portal"),
+              Tube((47.0, 67.0, 57.0), (36.0, 98.0, 40.0), 3.5, 2.5, "portal")]
+    return ivc + hepatic + portal
+
+
+def make_case(*, shape: Sequence[int] = (40, 96, 96), spacing_kji_mm: Sequence[float] = (3.0, 1.5, 1.5),
+              balls: Sequence[Ball] = (), tubes: Sequence[Tube] = (), sequences: Sequence[str] = ("t2",),
+              liver_center_mm: Sequence[float] | None = None, liver_radii_mm: Sequence[float] = (45, 50, 55),
+              noise: float = 0.05, seed: int = 0, direction_lps: Sequence[float] = (1, 0, 0, 0, 1, 0, 0, 0, 1),
+              background: dict[str, np.ndarray] | None = None, liver: np.ndarray | None = None,
+              geometry: Geometry | None = None) -> SyntheticCase:
+    """Render a case. With ``background`` (real images per sequence), ``liver`` (its mask) and
+    ``geometry`` (their grid) the objects are blended into the real volume instead of a
+    synthetic ellipsoid liver; object intensities are then relative to the real liver's median."""
+    shape = tuple(int(n) for n in shape)
+    if geometry is None:
+        geometry = Geometry(shape, tuple(spacing_kji_mm[::-1]), (0.0, 0.0, 0.0), tuple(direction_lps))
+    else:
+        shape, spacing_kji_mm = geometry.shape, geometry.spacing_mm
+    points = grid_mm(shape, spacing_kji_mm)
+    ramp_mm = float(np.prod(spacing_kji_mm)) ** (1.0 / 3.0)
+
+    def fraction(distance: np.ndarray) -> np.ndarray:
+        return np.clip(0.5 - distance / ramp_mm, 0.0, 1.0).astype(np.float32)
+
+    if liver is None:
+        center = np.asarray(liver_center_mm if liver_center_mm is not None
+                            else [(n - 1) * s / 2 for n, s in zip(shape, spacing_kji_mm)], dtype=np.float32)
+        radii = np.asarray(liver_radii_mm, dtype=np.float32)
+        scaled = np.linalg.norm((points - center) / radii, axis=-1)
+        liver_distance = (scaled - 1.0) * float(radii.min())
+        liver = liver_distance < 0
+        liver_fraction = fraction(liver_distance)
+    else:
+        liver = np.asarray(liver, dtype=bool)
+        liver_fraction = liver.astype(np.float32)
+
+    lesions = np.zeros(shape, dtype=np.int32)
+    ball_fractions = []
+    for index, ball in enumerate(balls, start=1):
+        distance = ball_distance(points, ball)
+        lesions[(distance < 0) & (lesions == 0)] = index
+        ball_fractions.append(fraction(distance))
+    tree_masks = {"portal": np.zeros(shape, bool), "hepatic": np.zeros(shape, bool), "ivc": np.zeros(shape, bool)}
+    vessel_fraction = np.zeros(shape, dtype=np.float32)
+    for tube in tubes:
+        distance = tube_distance(points, tube)
+        tree_masks[tube.tree] |= distance < 0
+        np.maximum(vessel_fraction, fraction(distance), out=vessel_fraction)
+    tree_masks["portal"] &= ~(tree_masks["hepatic"] | tree_masks["ivc"])
+    hepatic = tree_masks["hepatic"] | tree_masks["ivc"]
+
+    rng = np.random.default_rng(seed)
+    images = {}
+    for sequence in sequences:
+        outside, liver_value, lesion_value, cyst_value, vessel_value = CONTRAST[sequence]
+        if background is not None:
+            image = background[sequence].astype(np.float32)
+            scale = float(np.median(image[liver]))
+        else:
+            scale = SIGNAL
+            image = scale * (outside + (liver_value - outside) * liver_fraction)
+        image = image * (1 - vessel_fraction) + scale * vessel_value * vessel_fraction
+        for ball, ball_fraction in zip(balls, ball_fractions):
+            value = cyst_value if ball.cyst else lesion_value
+            image = image * (1 - ball_fraction) + scale * value * ball_fraction
+        if background is not None:
+            # real images carry their own noise: add matching noise inside the inserted objects
+            inserted = np.maximum.reduce([vessel_fraction] + ball_fractions)
+            spread = 1.4826 * float(np.median(np.abs(background[sequence][liver] - scale)))
+            image = image + inserted * rng.normal(0.0, spread, size=shape).astype(np.float32)
+        elif noise > 0:
+            image = image + rng.normal(0.0, noise * scale, size=shape).astype(np.float32)
+        images[sequence] = image.astype(np.float32)
+    return SyntheticCase(geometry, images, liver, lesions, list(balls), tree_masks["portal"], hepatic,
+                         tree_masks["ivc"], list(tubes))
