@@ -160,9 +160,6 @@ class LiverMetsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.lesionTableView.connect("selectionChanged()", self.onLesionSelected)
 
         self.ui.detectProgressBar.hide()
-        self.ui.planCollapsibleButton.setVisible(self._logicHas("planResection"))
-        self.ui.detectButton.setEnabled(self._logicHas("detectLesions"))
-        self.ui.reportButton.setEnabled(self._logicHas("writeReport"))
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
@@ -238,10 +235,6 @@ class LiverMetsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 rendering.setStructureVisibility(segmentationNode, key, parameters.showVessels)
             rendering.setStructureVisibility(segmentationNode, "couinaud", parameters.showCouinaud)
 
-    def _logicHas(self, methodName: str) -> bool:
-        """Whether this version of LiverMetsLogic offers an optional step (detection, planning, report)."""
-        return callable(getattr(self.logic, methodName, None))
-
     # --- detect ----------------------------------------------------------------------------------
     def onDetect(self) -> None:
         parameters = self._parameterNode
@@ -290,7 +283,7 @@ class LiverMetsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             raise Cancelled()
 
     def _setBusy(self, busy: bool) -> None:
-        self.ui.detectButton.setEnabled(not busy and self._logicHas("detectLesions"))
+        self.ui.detectButton.setEnabled(not busy)
         self.ui.cancelButton.setEnabled(busy)
         self.ui.detectProgressBar.setVisible(busy)
         self.ui.detectProgressBar.value = 0

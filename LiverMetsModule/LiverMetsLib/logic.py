@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -246,6 +247,63 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
         plan["summary"] = (f"{plan['name']}: remnant {plan['remnant_volume_ml']:.0f} ml, "
                            f"FLR {plan['flr_pct']:.1f} % of the functional liver")
         return plan
+
+    def exportResultFolder(self, segmentationNode, folder: str) -> Path:
+        """Write the reviewed study as a core result folder (the files of ``livermets segment``).
+
+        ``liver.nii.gz``, ``labels.nii.gz``, ``lesions.nii.gz`` (rejected lesions left out),
+        ``lesions.json``, plus ``ivc.nii.gz`` / ``couinaud.nii.gz`` when the study has them and the
+        source image as ``image.nii.gz``: the core's ``measure``, ``plan`` and ``report`` read it.
+        """
+        from livermets.geometry import Volume
+        from livermets.imageio import write_image, write_label
+        from livermets.segmentation.pipeline import SegmentationResult, write_result
+
+        self.checkStudy(segmentationNode)
+        arrays = seg.studyArrays(segmentationNode)
+        geometry = arrays["geometry"]
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        sequence = segmentationNode.GetAttribute(ATTRIBUTE_SEQUENCE) or "unknown"
+        entries = {entry.number: entry for entry in review.listLesions(segmentationNode, includeRejected=False)}
+        table = [{"id": number, "volume_ml": round(entry.volume_ml, 3),
+                  "longest_axial_diameter_mm": round(entry.longAxis_mm, 1), "score": entry.confidence,
+                  "status": entry.status, "user_edited": entry.userEdited}
+                 for number, entry in sorted(entries.items())]
+        sequences = [{"sequence": sequence, "source": "Slicer scene"}]
+        volumeNode = self.sourceVolumeNode(segmentationNode)
+        if volumeNode is not None:
+            write_image(Volume(np.array(arrayFromVolumeNode(volumeNode)), geometryFromVolumeNode(volumeNode)),
+                        out / "image.nii.gz")
+            sequences[0]["file"] = "image.nii.gz"
+        result = SegmentationResult(geometry, arrays["liver"].astype(np.uint8), arrays["labels"], arrays["lesions"],
+                                    table, sequences, alignment=[], timings_s={}, engine="reviewed in 3D Slicer")
+        write_result(result, out)
+        for name, array in (("ivc.nii.gz", arrays["ivc"]), ("couinaud.nii.gz", arrays["couinaud"])):
+            if array is not None:
+                write_label(array, geometry, out / name)
+            elif (out / name).exists():
+                (out / name).unlink()  # a file from an earlier export would no longer describe this study
+        return out
+
+    def writeReport(self, segmentationNode, outputFolder: str, *, pdf: bool = False,
+                    progress: Optional[ProgressCallback] = None) -> str:
+        """Measure the reviewed study and write its report (HTML, optional PDF) into ``outputFolder``.
+
+        Returns the path of ``report.html``. The result files it is computed from stay beside it.
+        """
+        from livermets.errors import LiverMetsError
+        from livermets.measure.result_dir import measure_result_dir
+        from livermets.progress import scaled
+        from livermets.report.build import build_report
+
+        folder = self.exportResultFolder(segmentationNode, outputFolder)
+        try:
+            measure_result_dir(folder, progress=scaled(progress, 0.0, 0.4))
+            files = build_report(folder, folder / "report", pdf=pdf, progress=scaled(progress, 0.4, 1.0))
+        except LiverMetsError as error:
+            raise ValueError(str(error)) from error
+        return str(files.html)
 
     # --- nodes of a study -----------------------------------------------------------------------
     @staticmethod

@@ -13,7 +13,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from abdomen import make_abdomen  # noqa: E402
-
 from livermets.cli import main  # noqa: E402
 from livermets.errors import InputError, NoLiverFoundError  # noqa: E402
 from livermets.geometry import Geometry, Volume  # noqa: E402
@@ -23,8 +22,9 @@ from livermets.segmentation import registration, sequence_guess  # noqa: E402
 from livermets.segmentation.engines import get_engine  # noqa: E402
 from livermets.segmentation.pipeline import segment, write_result  # noqa: E402
 
-OBLIQUE = tuple(np.array([[np.cos(0.3), 0.0, np.sin(0.3)], [0.0, 1.0, 0.0],
-                          [-np.sin(0.3), 0.0, np.cos(0.3)]]).ravel())
+OBLIQUE = tuple(
+    np.array([[np.cos(0.3), 0.0, np.sin(0.3)], [0.0, 1.0, 0.0], [-np.sin(0.3), 0.0, np.cos(0.3)]]).ravel()
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +40,9 @@ def oblique_result(oblique_case):
 # --- sequences ---------------------------------------------------------------------------------------
 def test_ct_is_recognised_from_hounsfield_units():
     rng = np.random.default_rng(0)
-    ct = np.full((20, 60, 60), -1000.0, np.float32)          # air
-    ct[:, 10:50, 10:50] = -100.0                            # fat
-    ct[:, 20:40, 20:40] = 60.0                              # soft tissue
+    ct = np.full((20, 60, 60), -1000.0, np.float32)  # air
+    ct[:, 10:50, 10:50] = -100.0  # fat
+    ct[:, 20:40, 20:40] = 60.0  # soft tissue
     ct += rng.normal(0, 10, ct.shape).astype(np.float32)
     guess = sequence_guess.resolve(ct)
     assert (guess.sequence, guess.source) == ("ct", "image") and guess.confidence >= 0.9
@@ -51,9 +51,9 @@ def test_ct_is_recognised_from_hounsfield_units():
 def test_mri_is_not_ct_and_t2_is_recognised_inside_the_liver():
     case = make_abdomen()
     first = sequence_guess.resolve(case.image)
-    assert first.sequence != "ct" and first.confidence < 0.5   # contrast not judged yet
+    assert first.sequence != "ct" and first.confidence < 0.5  # contrast not judged yet
     refined = sequence_guess.mri_contrast(case.image, case.geometry, case.liver)
-    assert refined.sequence == "t2"          # spleen / kidneys 1.8-2x the liver: T2-like by construction
+    assert refined.sequence == "t2"  # spleen / kidneys 1.8-2x the liver: T2-like by construction
 
 
 def test_argument_and_hint_beat_the_image():
@@ -67,12 +67,16 @@ def test_argument_and_hint_beat_the_image():
 
 # --- alignment -----------------------------------------------------------------------------------------
 def _blobs(offset_mm, shape=(24, 64, 64), spacing=(3.0, 3.0, 4.0), seed=0):
-    k, j, i = np.mgrid[:shape[0], :shape[1], :shape[2]].astype(np.float32)
+    k, j, i = np.mgrid[: shape[0], : shape[1], : shape[2]].astype(np.float32)
     x, y, z = i * spacing[0] + offset_mm[0], j * spacing[1] + offset_mm[1], k * spacing[2] + offset_mm[2]
     image = np.zeros(shape, np.float32)
-    for (cx, cy, cz), radius, value in [((96, 96, 48), 60, 100), ((70, 80, 40), 15, 220), ((125, 110, 60), 12, 40),
-                                        ((90, 135, 35), 10, 170)]:
-        image[(x - cx) ** 2 + (y - cy) ** 2 + (z - cz) ** 2 < radius ** 2] = value
+    for (cx, cy, cz), radius, value in [
+        ((96, 96, 48), 60, 100),
+        ((70, 80, 40), 15, 220),
+        ((125, 110, 60), 12, 40),
+        ((90, 135, 35), 10, 170),
+    ]:
+        image[(x - cx) ** 2 + (y - cy) ** 2 + (z - cz) ** 2 < radius**2] = value
     image += np.random.default_rng(seed).normal(0, 3, shape).astype(np.float32)
     return Volume(image, Geometry(shape, spacing, (0.0, 0.0, 0.0)))
 
@@ -97,15 +101,23 @@ def test_result_contract_on_an_oblique_grid(oblique_case, oblique_result, tmp_pa
     assert result.labels.dtype == np.uint8 and set(np.unique(result.labels)) <= set(RESULT_LABELS) | {0}
     assert result.lesions.dtype == np.uint16
     assert np.array_equal(result.labels > 0, (result.liver > 0) | (result.labels > 1))
-    dice = 2 * np.count_nonzero(result.liver.astype(bool) & oblique_case.liver) / (
-        np.count_nonzero(result.liver) + np.count_nonzero(oblique_case.liver))
+    dice = (
+        2
+        * np.count_nonzero(result.liver.astype(bool) & oblique_case.liver)
+        / (np.count_nonzero(result.liver) + np.count_nonzero(oblique_case.liver))
+    )
     assert dice > 0.95
     assert result.sequences[0]["source"] == "argument" and set(result.timings_s) >= {"liver", "alignment"}
 
     paths = write_result(result, tmp_path / "out")
-    assert sorted(p.name for p in paths.values()) == sorted(["liver.nii.gz", "labels.nii.gz",
-                                                              "lesions.nii.gz", "lesions.json"])
-    for name, dtype in (("liver.nii.gz", np.uint8), ("labels.nii.gz", np.uint8), ("lesions.nii.gz", np.uint16)):
+    assert sorted(p.name for p in paths.values()) == sorted(
+        ["liver.nii.gz", "labels.nii.gz", "lesions.nii.gz", "lesions.json"]
+    )
+    for name, dtype in (
+        ("liver.nii.gz", np.uint8),
+        ("labels.nii.gz", np.uint8),
+        ("lesions.nii.gz", np.uint16),
+    ):
         written = read_image(paths[name])
         assert written.array.dtype == dtype
         assert written.geometry.same_grid(oblique_case.geometry, 1e-3)
@@ -114,7 +126,7 @@ def test_result_contract_on_an_oblique_grid(oblique_case, oblique_result, tmp_pa
     summary = json.loads(paths["lesions.json"].read_text())
     assert {"lesions", "sequences", "timings_s", "alignment", "warnings", "engine", "version"} <= set(summary)
     assert summary["liver_volume_ml"] == pytest.approx(result.liver_volume_ml, rel=1e-3)
-    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]   # no temporary left
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temporary left
 
 
 def test_bad_pipeline_inputs(oblique_case, tmp_path):
@@ -146,18 +158,37 @@ def test_totalsegmentator_engine_explains_itself():
 # --- command line --------------------------------------------------------------------------------------
 def test_segment_command_two_phases(oblique_case, tmp_path, capsys):
     # a second phase of the same synthetic patient (other noise): aligned to the first, reported
-    second = make_abdomen(shape_kji=(32, 72, 90), spacing_ijk_mm=(3.3, 3.3, 5.5), direction_lps=OBLIQUE, seed=3)
+    second = make_abdomen(
+        shape_kji=(32, 72, 90), spacing_ijk_mm=(3.3, 3.3, 5.5), direction_lps=OBLIQUE, seed=3
+    )
     first_path = write_image(Volume(oblique_case.image, oblique_case.geometry), tmp_path / "a.nii.gz")
     second_path = write_image(Volume(second.image, second.geometry), tmp_path / "b.nii.gz")
-    assert main(["--quiet", "segment", str(first_path), str(second_path), "--out", str(tmp_path / "res"),
-                 "--sequence", "t2", "hbp"]) == 0
+    assert (
+        main(
+            [
+                "--quiet",
+                "segment",
+                str(first_path),
+                str(second_path),
+                "--out",
+                str(tmp_path / "res"),
+                "--sequence",
+                "t2",
+                "hbp",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "liver volume:" in printed and "lesions found:" in printed and "t2 (argument" in printed
     summary = json.loads((tmp_path / "res" / "lesions.json").read_text())
     assert [s["sequence"] for s in summary["sequences"]] == ["t2", "hbp"]
+    # each input image is named relative to the result folder, so `livermets report` finds it
+    assert [(tmp_path / "res" / s["file"]).resolve() for s in summary["sequences"]] == \
+        [first_path.resolve(), second_path.resolve()]
     assert len(summary["alignment"]) == 1 and summary["alignment"][0]["mean_displacement_mm"] < 2.0
     with pytest.raises(SystemExit):
-        main(["segment", str(first_path)])          # --out is required: argparse usage error
+        main(["segment", str(first_path)])  # --out is required: argparse usage error
 
 
 def test_segment_command_no_liver_is_a_clear_error_and_writes_nothing(tmp_path, capsys):

@@ -154,37 +154,10 @@ def test_every_logic_method_the_widget_calls_exists():
     called = attributeUses(tree, "self", "logic") | attributeUses(tree, "logic")
     logicClass = classNode(parse(LIB_DIR / "logic.py"), "LiverMetsLogic")
     defined = {node.name for node in logicClass.body if isinstance(node, ast.FunctionDef)}
-    optional = {
-        node.args[0].value
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr == "_logicHas"
-        and isinstance(node.args[0], ast.Constant)
-    }
-    missing = called - defined - SLICER_BASE_LOGIC_METHODS - optional
+    missing = called - defined - SLICER_BASE_LOGIC_METHODS
     assert not missing, f"LiverMets.py calls LiverMetsLogic.{sorted(missing)}, which logic.py does not define"
-    assert {"acceptLesion", "rejectLesion", "undo", "addLesionFromMarkup", "jumpTarget"} <= called
-
-
-def test_optional_logic_steps_are_offered():
-    """Detect, Plan and Report stay disabled / hidden until LiverMetsLogic offers them."""
-    tree = parse(WIDGET_FILE)
-    optional = {
-        node.args[0].value
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr == "_logicHas"
-    }
-    defined = {
-        node.name
-        for node in classNode(parse(LIB_DIR / "logic.py"), "LiverMetsLogic").body
-        if isinstance(node, ast.FunctionDef)
-    }
-    absent = sorted(optional - defined)
-    if absent:
-        pytest.skip(f"LiverMetsLogic does not offer {absent} yet: those widget steps stay disabled")
+    assert {"acceptLesion", "rejectLesion", "undo", "addLesionFromMarkup", "jumpTarget",
+            "detectLesions", "planResection", "writeReport"} <= called
 
 
 def test_every_lib_function_the_widget_uses_exists():

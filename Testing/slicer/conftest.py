@@ -47,3 +47,11 @@ def scene(headlessSlicer):
     """The session's scene, emptied after the test."""
     yield headlessSlicer.scene
     headlessSlicer.clear()
+
+
+@pytest.fixture
+def logic(scene, headlessSlicer):
+    """A LiverMetsLogic on the test's scene, with LiverMets' terminology loaded."""
+    from LiverMetsLib.logic import LiverMetsLogic
+
+    return LiverMetsLogic(scene, terminologiesLogic=headlessSlicer.logic("Terminologies"))

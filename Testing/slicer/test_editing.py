@@ -13,13 +13,6 @@ def _dice(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @pytest.fixture
-def logic(scene):
-    from LiverMetsLib.logic import LiverMetsLogic
-
-    return LiverMetsLogic(scene)
-
-
-@pytest.fixture
 def studyNodes(logic):
     geometry = obliqueGeometry()
     truth = study(geometry)

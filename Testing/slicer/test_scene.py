@@ -8,13 +8,6 @@ from livermets.labels import COUINAUD_NAMES, STRUCTURES
 from synthetic import obliqueGeometry, study
 
 
-@pytest.fixture
-def logic(scene, headlessSlicer):
-    from LiverMetsLib.logic import LiverMetsLogic
-
-    return LiverMetsLogic(scene, terminologiesLogic=headlessSlicer.logic("Terminologies"))
-
-
 def test_volume_round_trip_keeps_oblique_geometry_and_voxels(scene):
     from LiverMetsLib.volumes import addVolumeNode, arrayFromVolumeNode, geometryFromVolumeNode
 

@@ -11,6 +11,7 @@ When no liver is found the command fails with exit code 2 and writes nothing.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from livermets.errors import InputError
@@ -21,15 +22,28 @@ HELP = "segment liver, lesions and vessels"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("images", nargs="+", metavar="IMAGE",
-                        help="image file (.nii.gz, .nrrd, .mha, .dcm) or DICOM folder; the first sets the grid")
+    parser.add_argument(
+        "images",
+        nargs="+",
+        metavar="IMAGE",
+        help="image file (.nii.gz, .nrrd, .mha, .dcm) or DICOM folder; the first sets the grid",
+    )
     parser.add_argument("--out", required=True, help="result folder (created if missing)")
-    parser.add_argument("--sequence", nargs="+", metavar="S",
-                        help=f"sequence of each image, in order ({', '.join(SEQUENCES)}); default: guessed")
-    parser.add_argument("--series", help="for a DICOM folder with several series: which one (number, UID or name)")
+    parser.add_argument(
+        "--sequence",
+        nargs="+",
+        metavar="S",
+        help=f"sequence of each image, in order ({', '.join(SEQUENCES)}); default: guessed",
+    )
+    parser.add_argument(
+        "--series", help="for a DICOM folder with several series: which one (number, UID or name)"
+    )
     parser.add_argument("--engine", default="classical", help="classical (default) or totalsegmentator")
-    parser.add_argument("--no-align", action="store_true",
-                        help="trust the scanner positions of further images instead of registering them")
+    parser.add_argument(
+        "--no-align",
+        action="store_true",
+        help="trust the scanner positions of further images instead of registering them",
+    )
 
 
 def run(args: argparse.Namespace, progress: ProgressCallback) -> int:
@@ -37,15 +51,22 @@ def run(args: argparse.Namespace, progress: ProgressCallback) -> int:
     from livermets.segmentation.pipeline import segment, write_result
 
     if args.sequence is not None and len(args.sequence) != len(args.images):
-        raise InputError(f"--sequence gives {len(args.sequence)} names for {len(args.images)} images; "
-                         "give one per image, in the same order")
+        raise InputError(
+            f"--sequence gives {len(args.sequence)} names for {len(args.images)} images; "
+            "give one per image, in the same order"
+        )
     volumes, hints = [], []
     for path in args.images:
         volumes.append(read_image(path, series=args.series if Path(path).is_dir() else None))
         infos = describe_path(path)
         hints.append(infos[0].sequence_hint if len(infos) == 1 else None)
-    result = segment(volumes, args.sequence, engine=args.engine, hints=hints, align=not args.no_align,
-                     progress=progress)
+    result = segment(
+        volumes, args.sequence, engine=args.engine, hints=hints, align=not args.no_align, progress=progress
+    )
+    out = Path(args.out).resolve()
+    for entry, path in zip(result.sequences, args.images):
+        if Path(path).is_file():  # lets `livermets report` find the image again
+            entry["file"] = os.path.relpath(Path(path).resolve(), out)
     paths = write_result(result, args.out)
     used = ", ".join(f"{s['sequence']} ({s['source']}, {s['confidence']:.2f})" for s in result.sequences)
     print(f"liver volume: {result.liver_volume_ml:.0f} ml")
