@@ -45,7 +45,9 @@ def dice(truth: np.ndarray, prediction: np.ndarray, geometry: Optional[Geometry]
     return 1.0 if total == 0 else 2.0 * float(np.count_nonzero(truth & prediction)) / total
 
 
-def volume_error_percent(truth: np.ndarray, prediction: np.ndarray, geometry: Optional[Geometry] = None) -> float:
+def volume_error_percent(
+    truth: np.ndarray, prediction: np.ndarray, geometry: Optional[Geometry] = None
+) -> float:
     """(predicted - true) / true volume, percent."""
     true_voxels = max(int(np.count_nonzero(truth)), 1)
     return 100.0 * (int(np.count_nonzero(prediction)) - true_voxels) / true_voxels
@@ -53,7 +55,10 @@ def volume_error_percent(truth: np.ndarray, prediction: np.ndarray, geometry: Op
 
 def leak_ml(prediction: np.ndarray, neighbour: np.ndarray, geometry: Geometry) -> float:
     """Volume (ml) of ``prediction`` inside a neighbouring organ's mask."""
-    return float(np.count_nonzero(np.asarray(prediction, bool) & np.asarray(neighbour, bool))) * geometry.voxel_volume_ml
+    return (
+        float(np.count_nonzero(np.asarray(prediction, bool) & np.asarray(neighbour, bool)))
+        * geometry.voxel_volume_ml
+    )
 
 
 def lesion_vessel_metrics() -> dict[str, Callable]:
@@ -81,12 +86,27 @@ def _read(path: Path):
     return read_image(path)
 
 
-def _row(group: str, name: str, truth: np.ndarray, mask: np.ndarray, geometry: Geometry, seconds: float,
-         extra: str = "") -> dict:
-    row = {"group": group, "case": name, "dice": dice(truth, mask),
-           "volume_error_percent": volume_error_percent(truth, mask), "seconds": seconds}
-    print(f"{group:9s} {name:28s} dice {row['dice']:.3f}  volume {row['volume_error_percent']:+6.1f} %  "
-          f"{seconds:5.1f} s {extra}", flush=True)
+def _row(
+    group: str,
+    name: str,
+    truth: np.ndarray,
+    mask: np.ndarray,
+    geometry: Geometry,
+    seconds: float,
+    extra: str = "",
+) -> dict:
+    row = {
+        "group": group,
+        "case": name,
+        "dice": dice(truth, mask),
+        "volume_error_percent": volume_error_percent(truth, mask),
+        "seconds": seconds,
+    }
+    print(
+        f"{group:9s} {name:28s} dice {row['dice']:.3f}  volume {row['volume_error_percent']:+6.1f} %  "
+        f"{seconds:5.1f} s {extra}",
+        flush=True,
+    )
     return row
 
 
@@ -110,11 +130,22 @@ def chaos(data: Path) -> list[dict]:
             rows.append(_failed("chaos", name, error))
             continue
         seconds = time.monotonic() - started
-        leaks = {organ: leak_ml(mask, labels == value, image.geometry)
-                 for organ, value in (("kidneys", 2), ("kidneys", 3), ("spleen", 4))}
+        leaks = {
+            organ: leak_ml(mask, labels == value, image.geometry)
+            for organ, value in (("kidneys", 2), ("kidneys", 3), ("spleen", 4))
+        }
         leaks["kidneys"] = leak_ml(mask, (labels == 2) | (labels == 3), image.geometry)
-        rows.append(_row("chaos", name, labels == 1, mask, image.geometry, seconds,
-                         f"leak kidneys {leaks['kidneys']:.1f} ml spleen {leaks['spleen']:.1f} ml"))
+        rows.append(
+            _row(
+                "chaos",
+                name,
+                labels == 1,
+                mask,
+                image.geometry,
+                seconds,
+                f"leak kidneys {leaks['kidneys']:.1f} ml spleen {leaks['spleen']:.1f} ml",
+            )
+        )
     return rows
 
 
@@ -143,8 +174,10 @@ def totalseg(data: Path) -> list[dict]:
     from livermets.segmentation.liver import segment_liver
 
     rows = []
-    for folder, image_name, label_name, sequence in (("totalseg_mr", "example_mr_sm", "example_seg_mr", None),
-                                                     ("totalseg_ct", "example_ct_sm", "example_seg", "ct")):
+    for folder, image_name, label_name, sequence in (
+        ("totalseg_mr", "example_mr_sm", "example_seg_mr", None),
+        ("totalseg_ct", "example_ct_sm", "example_seg", "ct"),
+    ):
         image = _read(data / folder / f"{image_name}.nii.gz")
         labels = _read(data / folder / f"{label_name}.nii.gz").array
         started = time.monotonic()
@@ -153,8 +186,17 @@ def totalseg(data: Path) -> list[dict]:
         except LiverMetsError as error:
             rows.append(_failed("totalseg", folder, error))
             continue
-        rows.append(_row("totalseg", folder, labels == 5, mask, image.geometry, time.monotonic() - started,
-                         "(reference is TotalSegmentator output, not manual)"))
+        rows.append(
+            _row(
+                "totalseg",
+                folder,
+                labels == 5,
+                mask,
+                image.geometry,
+                time.monotonic() - started,
+                "(reference is TotalSegmentator output, not manual)",
+            )
+        )
     return rows
 
 
@@ -174,24 +216,41 @@ def pipeline(seeds: list[int], variants: list[str]) -> list[dict]:
             volumes = {name: Volume(image, phantom.geometry) for name, image in phantom.images.items()}
             started = time.monotonic()
             result = segment(volumes)
-            row = _row("pipeline", f"{variant}/seed{seed}", np.asarray(phantom.liver) > 0, result.liver,
-                       phantom.geometry, time.monotonic() - started,
-                       f"stages {result.timings_s}")
+            row = _row(
+                "pipeline",
+                f"{variant}/seed{seed}",
+                np.asarray(phantom.liver) > 0,
+                result.liver,
+                phantom.geometry,
+                time.monotonic() - started,
+                f"stages {result.timings_s}",
+            )
             figures = []
             if hooks:
                 truth_lesions = np.asarray(phantom.lesions)
-                for key in ("lesion_sensitivity", "lesion_sensitivity_10mm", "false_positives", "lesion_dice"):
+                for key in (
+                    "lesion_sensitivity",
+                    "lesion_sensitivity_10mm",
+                    "false_positives",
+                    "lesion_dice",
+                ):
                     value = hooks[key](truth_lesions, result.lesions, phantom.geometry)
                     if value is not None:
                         row[key] = float(value)
                         figures.append(f"{key} {row[key]:.3f}")
                 anatomy = np.asarray(phantom.anatomy)
-                for key, truth, value in (("portal_dice", anatomy == portal_value, RESULT_PORTAL),
-                                          ("hepatic_dice", np.isin(anatomy, hepatic_values), RESULT_HEPATIC)):
+                for key, truth, value in (
+                    ("portal_dice", anatomy == portal_value, RESULT_PORTAL),
+                    ("hepatic_dice", np.isin(anatomy, hepatic_values), RESULT_HEPATIC),
+                ):
                     row[key] = hooks["vessel_dice"](truth, result.labels == value, phantom.geometry)
                     figures.append(f"{key} {row[key]:.3f}")
-            print(f"{'':9s} {'':28s} " + ", ".join(figures) + (" | " + "; ".join(result.warnings)
-                                                                if result.warnings else ""), flush=True)
+            print(
+                f"{'':9s} {'':28s} "
+                + ", ".join(figures)
+                + (" | " + "; ".join(result.warnings) if result.warnings else ""),
+                flush=True,
+            )
             rows.append(row)
     return rows
 
@@ -202,11 +261,16 @@ def summarise(rows: list[dict]) -> None:
         dices = np.array([row["dice"] for row in selected])
         errors = np.abs([row["volume_error_percent"] for row in selected])
         seconds = np.array([row["seconds"] for row in selected])
-        print(f"SUMMARY {group:9s} n={len(selected):2d}  dice median {np.median(dices):.3f} min {dices.min():.3f}  "
-              f"|volume error| median {np.median(errors):.1f} % max {errors.max():.1f} %  "
-              f"time median {np.median(seconds):.1f} s max {seconds.max():.1f} s")
-        extra_keys = sorted({key for row in selected for key in row} - {"group", "case", "dice",
-                                                                         "volume_error_percent", "seconds"})
+        print(
+            f"SUMMARY {group:9s} n={len(selected):2d}  "
+            f"dice median {np.median(dices):.3f} min {dices.min():.3f}  "
+            f"|volume error| median {np.median(errors):.1f} % max {errors.max():.1f} %  "
+            f"time median {np.median(seconds):.1f} s max {seconds.max():.1f} s"
+        )
+        extra_keys = sorted(
+            {key for row in selected for key in row}
+            - {"group", "case", "dice", "volume_error_percent", "seconds"}
+        )
         for key in extra_keys:
             values = [row[key] for row in selected if key in row]
             print(f"SUMMARY {group:9s} {key} mean {np.mean(values):.3f}")
@@ -214,8 +278,9 @@ def summarise(rows: list[dict]) -> None:
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path,
-                        default=Path(os.environ.get("LIVERMETS_DATA", REPO.parent / "shared" / "data")))
+    parser.add_argument(
+        "--data", type=Path, default=Path(os.environ.get("LIVERMETS_DATA", REPO.parent / "shared" / "data"))
+    )
     parser.add_argument("--only", default="chaos,phantom,totalseg,pipeline")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--variants", nargs="+", default=["small", "thick"])

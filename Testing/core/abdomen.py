@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-
 from livermets.geometry import Geometry
 
 SIGNAL = 400.0
@@ -22,8 +21,8 @@ SIGNAL = 400.0
 
 @dataclass
 class Abdomen:
-    image: np.ndarray      # float32 [k, j, i]
-    liver: np.ndarray      # bool truth
+    image: np.ndarray  # float32 [k, j, i]
+    liver: np.ndarray  # bool truth
     geometry: Geometry
 
 
@@ -31,8 +30,11 @@ def _inside(points: np.ndarray, centre: Sequence[float], radii: Sequence[float])
     return (((points - np.asarray(centre)) / np.asarray(radii)) ** 2).sum(axis=-1) <= 1.0
 
 
-def centred_geometry(shape_kji: Sequence[int], spacing_ijk_mm: Sequence[float],
-                     direction_lps: Sequence[float] = (1, 0, 0, 0, 1, 0, 0, 0, 1)) -> Geometry:
+def centred_geometry(
+    shape_kji: Sequence[int],
+    spacing_ijk_mm: Sequence[float],
+    direction_lps: Sequence[float] = (1, 0, 0, 0, 1, 0, 0, 0, 1),
+) -> Geometry:
     """A grid whose centre voxel sits at RAS (0, 0, 0)."""
     probe = Geometry(tuple(shape_kji), tuple(spacing_ijk_mm), (0.0, 0.0, 0.0), tuple(direction_lps))
     centre_ras = probe.kji_to_ras((np.asarray(shape_kji, dtype=float) - 1) / 2)
@@ -40,11 +42,18 @@ def centred_geometry(shape_kji: Sequence[int], spacing_ijk_mm: Sequence[float],
     return Geometry(tuple(shape_kji), tuple(spacing_ijk_mm), tuple(origin_lps), tuple(direction_lps))
 
 
-def make_abdomen(*, shape_kji: Sequence[int] = (36, 80, 100), spacing_ijk_mm: Sequence[float] = (3.0, 3.0, 5.0),
-                 direction_lps: Sequence[float] = (1, 0, 0, 0, 1, 0, 0, 0, 1), noise: float = 0.04,
-                 seed: int = 0) -> Abdomen:
+def make_abdomen(
+    *,
+    shape_kji: Sequence[int] = (36, 80, 100),
+    spacing_ijk_mm: Sequence[float] = (3.0, 3.0, 5.0),
+    direction_lps: Sequence[float] = (1, 0, 0, 0, 1, 0, 0, 0, 1),
+    noise: float = 0.04,
+    seed: int = 0,
+) -> Abdomen:
     geometry = centred_geometry(shape_kji, spacing_ijk_mm, direction_lps)
-    kji = np.stack(np.meshgrid(*[np.arange(n, dtype=np.float32) for n in geometry.shape], indexing="ij"), axis=-1)
+    kji = np.stack(
+        np.meshgrid(*[np.arange(n, dtype=np.float32) for n in geometry.shape], indexing="ij"), axis=-1
+    )
     ras = geometry.kji_to_ras(kji).astype(np.float32)
     x, y = ras[..., 0], ras[..., 1]
     body = (x / 140.0) ** 2 + (y / 100.0) ** 2 <= 1.0
@@ -52,15 +61,15 @@ def make_abdomen(*, shape_kji: Sequence[int] = (36, 80, 100), spacing_ijk_mm: Se
     image = np.full(geometry.shape, 0.02, dtype=np.float32)
     image[body] = 0.3
     image[inner] = 0.55
-    image[_inside(ras, (-45, 25, 25), (35, 30, 35))] = 0.7            # stomach
-    image[_inside(ras, (-85, -25, 30), (28, 38, 45))] = 1.8           # spleen
-    image[_inside(ras, (55, -50, -45), (22, 22, 40))] = 2.0           # right kidney
-    image[_inside(ras, (-55, -50, -45), (22, 22, 40))] = 2.0          # left kidney
-    image[(x / 18.0) ** 2 + ((y + 62) / 18.0) ** 2 <= 1.0] = 0.25     # spine
+    image[_inside(ras, (-45, 25, 25), (35, 30, 35))] = 0.7  # stomach
+    image[_inside(ras, (-85, -25, 30), (28, 38, 45))] = 1.8  # spleen
+    image[_inside(ras, (55, -50, -45), (22, 22, 40))] = 2.0  # right kidney
+    image[_inside(ras, (-55, -50, -45), (22, 22, 40))] = 2.0  # left kidney
+    image[(x / 18.0) ** 2 + ((y + 62) / 18.0) ** 2 <= 1.0] = 0.25  # spine
     liver = _inside(ras, (55, 5, 30), (62, 62, 55))
     image[liver] = 1.0
     vessel = ((x - 40) / 5.0) ** 2 + ((y - 5) / 5.0) ** 2 <= 1.0
-    image[liver & vessel] = 0.3                                       # a dark (flow-void) vessel inside
+    image[liver & vessel] = 0.3  # a dark (flow-void) vessel inside
     bias = 1.0 + 0.15 * x / 140.0
     rng = np.random.default_rng(seed)
     image = SIGNAL * image * bias + rng.normal(0.0, noise * SIGNAL, geometry.shape).astype(np.float32)

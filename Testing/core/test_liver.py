@@ -12,14 +12,19 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from abdomen import make_abdomen  # noqa: E402
-
 from livermets.errors import InputError, NoLiverFoundError  # noqa: E402
 from livermets.geometry import Geometry  # noqa: E402
 from livermets.segmentation.liver import segment_liver  # noqa: E402
 
-ROTATED_30 = tuple(np.array([[np.cos(np.pi / 6), -np.sin(np.pi / 6), 0.0],
-                             [np.sin(np.pi / 6), np.cos(np.pi / 6), 0.0],
-                             [0.0, 0.0, 1.0]]).ravel())
+ROTATED_30 = tuple(
+    np.array(
+        [
+            [np.cos(np.pi / 6), -np.sin(np.pi / 6), 0.0],
+            [np.sin(np.pi / 6), np.cos(np.pi / 6), 0.0],
+            [0.0, 0.0, 1.0],
+        ]
+    ).ravel()
+)
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -27,8 +32,11 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return 2.0 * np.count_nonzero(a & b) / (np.count_nonzero(a) + np.count_nonzero(b))
 
 
-@pytest.mark.parametrize("direction", [(1, 0, 0, 0, 1, 0, 0, 0, 1), (-1, 0, 0, 0, 1, 0, 0, 0, 1), ROTATED_30],
-                         ids=["identity", "flipped-i", "oblique-30deg"])
+@pytest.mark.parametrize(
+    "direction",
+    [(1, 0, 0, 0, 1, 0, 0, 0, 1), (-1, 0, 0, 0, 1, 0, 0, 0, 1), ROTATED_30],
+    ids=["identity", "flipped-i", "oblique-30deg"],
+)
 def test_synthetic_liver_found_in_any_orientation(direction):
     # truth: voxel centres inside the analytic liver ellipsoid (abdomen.py); the liver is on the
     # patient's right (RAS +x) whatever the direction matrix, the spleen (brighter) on the left.
@@ -36,7 +44,7 @@ def test_synthetic_liver_found_in_any_orientation(direction):
     found = segment_liver(case.image, case.geometry)
     assert found.mask.dtype == np.uint8 and found.mask.shape == case.geometry.shape
     assert dice(found.mask, case.liver) > 0.97
-    assert found.centre_ras_mm[0] > 20.0          # centre on the patient's right
+    assert found.centre_ras_mm[0] > 20.0  # centre on the patient's right
     # the dark vessel inside the liver is part of the whole organ
     assert abs(found.volume_ml - case.liver.sum() * case.geometry.voxel_volume_ml) < 0.05 * found.volume_ml
 
@@ -73,11 +81,14 @@ def _geometry(shape, spacing):
     return Geometry(shape, spacing, (0.0, 0.0, 0.0))
 
 
-@pytest.mark.parametrize("shape, spacing, words", [
-    ((1, 100, 100), (3.0, 3.0, 3.0), "3 slices"),
-    ((40, 80, 80), (0.001, 0.001, 0.001), "spacing"),
-    ((40, 80, 80), (100.0, 100.0, 100.0), "spacing"),
-])
+@pytest.mark.parametrize(
+    "shape, spacing, words",
+    [
+        ((1, 100, 100), (3.0, 3.0, 3.0), "3 slices"),
+        ((40, 80, 80), (0.001, 0.001, 0.001), "spacing"),
+        ((40, 80, 80), (100.0, 100.0, 100.0), "spacing"),
+    ],
+)
 def test_unusable_grids_are_refused(shape, spacing, words):
     with pytest.raises(InputError, match=words):
         segment_liver(np.ones(shape, np.float32), _geometry(shape, spacing))
@@ -97,7 +108,7 @@ def test_head_sized_object_has_no_liver():
     # a 160 mm ball of uniform tissue ("head"): body too small or nothing liver-like
     geometry = _geometry((40, 100, 100), (3.0, 3.0, 3.0))
     k, j, i = np.mgrid[:40, :100, :100]
-    image = np.where((i - 50) ** 2 + (j - 50) ** 2 + ((k - 20) * 1.0) ** 2 < 27 ** 2, 300.0, 5.0)
+    image = np.where((i - 50) ** 2 + (j - 50) ** 2 + ((k - 20) * 1.0) ** 2 < 27**2, 300.0, 5.0)
     image = image + np.random.default_rng(0).normal(0, 5, image.shape)
     with pytest.raises(NoLiverFoundError):
         segment_liver(image.astype(np.float32), geometry)
@@ -113,9 +124,13 @@ def test_pure_noise_has_no_liver():
 def test_liver_cut_by_the_field_of_view_is_flagged():
     # keep only the slices below the liver's centre (RAS z <= 30 mm): the top slice cuts the organ
     case = make_abdomen()
-    z_ras = case.geometry.kji_to_ras(np.stack([np.arange(case.geometry.shape[0]), np.zeros(36), np.zeros(36)], 1))[:, 2]
+    z_ras = case.geometry.kji_to_ras(
+        np.stack([np.arange(case.geometry.shape[0]), np.zeros(36), np.zeros(36)], 1)
+    )[:, 2]
     keep = int(np.count_nonzero(z_ras <= 30.0))
-    cut = Geometry((keep,) + case.geometry.shape[1:], case.geometry.spacing_ijk_mm, case.geometry.origin_lps_mm)
+    cut = Geometry(
+        (keep,) + case.geometry.shape[1:], case.geometry.spacing_ijk_mm, case.geometry.origin_lps_mm
+    )
     found = segment_liver(case.image[:keep], cut)
     assert any("field of view" in warning for warning in found.warnings)
     assert dice(found.mask, case.liver[:keep]) > 0.95

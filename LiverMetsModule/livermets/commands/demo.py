@@ -19,7 +19,7 @@ DEFAULT_OUT = Path("livermets-output") / "demo"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+    parser.add_argument("--out", metavar="DIR", type=Path, default=DEFAULT_OUT,
                         help=f"output folder (default: {DEFAULT_OUT} in the current directory)")
     parser.add_argument("--seed", type=int, default=0, help="phantom seed: anatomy, lesions and noise (default 0)")
     parser.add_argument("--variant", choices=("standard", "thick", "small"), default="standard",

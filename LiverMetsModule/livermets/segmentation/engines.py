@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -21,6 +22,9 @@ from livermets.errors import InputError, LiverMetsError, NoLiverFoundError
 from livermets.geometry import Geometry, Volume
 from livermets.progress import ProgressCallback, report, scaled
 from livermets.sequences import SEQUENCES
+
+LOG = logging.getLogger(__name__)
+
 
 @dataclass
 class EngineOutput:
@@ -45,8 +49,15 @@ class SegmentationEngine:
         """``(True, "")`` or ``(False, reason with an install hint)``."""
         raise NotImplementedError
 
-    def run(self, images: dict[str, np.ndarray], geometry: Geometry, sequences: list[str], *,
-            progress: Optional[ProgressCallback] = None, timings: Optional[dict] = None) -> EngineOutput:
+    def run(
+        self,
+        images: dict[str, np.ndarray],
+        geometry: Geometry,
+        sequences: list[str],
+        *,
+        progress: Optional[ProgressCallback] = None,
+        timings: Optional[dict] = None,
+    ) -> EngineOutput:
         raise NotImplementedError
 
 
@@ -77,17 +88,27 @@ class ClassicalEngine(SegmentationEngine):
 
         started = time.monotonic()
         first_name = next(iter(images))
-        found = segment_liver(images[first_name], geometry, sequence=sequences[0],
-                              progress=scaled(progress, 0.0, 0.5))
+        found = segment_liver(
+            images[first_name], geometry, sequence=sequences[0], progress=scaled(progress, 0.0, 0.5)
+        )
         _timed(timings, "liver", started)
-        output = EngineOutput(liver=found.mask, lesions=np.zeros(geometry.shape, dtype=np.uint16),
-                              warnings=list(found.warnings))
-        add_vessels_and_lesions(output, images, geometry, progress=scaled(progress, 0.5, 1.0), timings=timings)
+        output = EngineOutput(
+            liver=found.mask, lesions=np.zeros(geometry.shape, dtype=np.uint16), warnings=list(found.warnings)
+        )
+        add_vessels_and_lesions(
+            output, images, geometry, progress=scaled(progress, 0.5, 1.0), timings=timings
+        )
         return output
 
 
-def add_vessels_and_lesions(output: EngineOutput, images: dict[str, np.ndarray], geometry: Geometry, *,
-                            progress: Optional[ProgressCallback] = None, timings: Optional[dict] = None) -> None:
+def add_vessels_and_lesions(
+    output: EngineOutput,
+    images: dict[str, np.ndarray],
+    geometry: Geometry,
+    *,
+    progress: Optional[ProgressCallback] = None,
+    timings: Optional[dict] = None,
+) -> None:
     """Fill ``output``'s vessels (unless already set) and lesions inside ``output.liver``."""
     liver = np.asarray(output.liver, dtype=bool)
     canonical = _canonical(images)
@@ -103,8 +124,11 @@ def add_vessels_and_lesions(output: EngineOutput, images: dict[str, np.ndarray],
                 output.hepatic = np.asarray(result.hepatic, dtype=bool)
                 ivc = getattr(result, "ivc", None)
                 output.ivc = None if ivc is None else np.asarray(ivc, dtype=bool)
-            except (LiverMetsError, ValueError) as error:
+            except LiverMetsError as error:
                 warnings.append(f"vessels were not segmented: {error}")
+            except Exception as error:  # an optional step must not lose the liver: keep going, say why
+                LOG.exception("vessel segmentation failed")
+                warnings.append(f"vessels were not segmented (internal error {type(error).__name__}: {error})")
         _timed(timings, "vessels", started)
 
     report(progress, 0.5, "lesions")
@@ -118,8 +142,11 @@ def add_vessels_and_lesions(output: EngineOutput, images: dict[str, np.ndarray],
             result = detect(canonical, liver, geometry, vessels=vessel_mask)
             output.lesions = np.asarray(result.instances, dtype=np.uint16)
             output.lesion_table = list(getattr(result, "table", []) or [])
-        except (LiverMetsError, ValueError) as error:
+        except LiverMetsError as error:
             warnings.append(f"lesions were not detected: {error}")
+        except Exception as error:  # an optional step must not lose the liver: keep going, say why
+            LOG.exception("lesion detection failed")
+            warnings.append(f"lesions were not detected (internal error {type(error).__name__}: {error})")
     _timed(timings, "lesions", started)
     report(progress, 1.0, "vessels and lesions done")
 
@@ -149,9 +176,11 @@ class TotalSegmentatorEngine(SegmentationEngine):
 
     def available(self) -> tuple[bool, str]:
         if importlib.util.find_spec("totalsegmentator") is None:
-            return False, ("the totalsegmentator package is not installed; install it with "
-                           "`pip install TotalSegmentator` (it downloads model weights on first use) "
-                           "or use --engine classical")
+            return False, (
+                "the totalsegmentator package is not installed; install it with "
+                "`pip install TotalSegmentator` (it downloads model weights on first use) "
+                "or use --engine classical"
+            )
         return True, ""
 
     def run(self, images, geometry, sequences, *, progress=None, timings=None) -> EngineOutput:
@@ -175,10 +204,17 @@ class TotalSegmentatorEngine(SegmentationEngine):
         if not liver.any():
             raise NoLiverFoundError("TotalSegmentator found no liver in the first image")
         ivc = labels == codes["ivc"]
-        output = EngineOutput(liver=liver, lesions=np.zeros(geometry.shape, dtype=np.uint16),
-                              portal=labels == codes["portal"], hepatic=ivc.copy(), ivc=ivc,
-                              warnings=["TotalSegmentator has no hepatic-vein class: label 4 holds only the IVC"])
-        add_vessels_and_lesions(output, images, geometry, progress=scaled(progress, 0.5, 1.0), timings=timings)
+        output = EngineOutput(
+            liver=liver,
+            lesions=np.zeros(geometry.shape, dtype=np.uint16),
+            portal=labels == codes["portal"],
+            hepatic=ivc.copy(),
+            ivc=ivc,
+            warnings=["TotalSegmentator has no hepatic-vein class: label 4 holds only the IVC"],
+        )
+        add_vessels_and_lesions(
+            output, images, geometry, progress=scaled(progress, 0.5, 1.0), timings=timings
+        )
         return output
 
 

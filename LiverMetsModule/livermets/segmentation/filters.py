@@ -198,7 +198,7 @@ def _derivative(image: sitk.Image, sigma_mm: float, orders: Sequence[int]) -> np
     (Deriche 1993 / Young-van Vliet, as in ITK's RecursiveGaussianImageFilter)."""
     for axis, order in enumerate(orders):
         image = sitk.RecursiveGaussian(image, sigma_mm, False, _ORDER[order], axis)
-    return sitk.GetArrayViewFromImage(image)
+    return sitk.GetArrayFromImage(image)  # a copy: a view would outlive the image
 
 
 def hessian_eigenvalues(image: np.ndarray, spacing_kji_mm: Sequence[float], sigma_mm: float,
@@ -272,7 +272,7 @@ def distance_inside_mm(mask: np.ndarray, spacing_kji_mm: Sequence[float]) -> np.
 def ball_radius_voxels(spacing_kji_mm: Sequence[float], radius_mm: float) -> list[int]:
     """Per-axis kernel radius in ITK order (i, j, k) approximating a ball of ``radius_mm``;
     an axis whose spacing exceeds the radius gets 0 (a 4 mm ball on 7.5 mm slices stays in-plane)."""
-    return [0 if s > radius_mm else round(radius_mm / s) for s in spacing_kji_mm[::-1]]
+    return [0 if s > radius_mm else int(round(radius_mm / s)) for s in spacing_kji_mm[::-1]]
 
 
 def morphology_mm(mask: np.ndarray, spacing_kji_mm: Sequence[float], radius_mm: float, operation: str) -> np.ndarray:
@@ -293,6 +293,20 @@ def morphology_mm(mask: np.ndarray, spacing_kji_mm: Sequence[float], radius_mm: 
     else:
         raise ValueError(f"unknown morphology operation {operation!r}")
     return sitk.GetArrayFromImage(out).astype(bool)
+
+
+def trim_stalks(mask: np.ndarray, spacing_kji_mm: Sequence[float]) -> np.ndarray:
+    """Cut thin attachments (a vessel running into a lesion): opening with a ball of half the
+    object's inscribed radius, keeping the largest part; unchanged if that removes it all."""
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        return mask
+    radius_mm = 0.5 * float(distance_inside_mm(mask, spacing_kji_mm).max())
+    opened = morphology_mm(mask, spacing_kji_mm, radius_mm, "open")
+    if not opened.any():
+        return mask
+    parts, _ = connected_components(opened)
+    return parts == np.bincount(parts[opened]).argmax()
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:

@@ -155,7 +155,7 @@ def _grow_instances(labels: np.ndarray, evidence: np.ndarray, liver: np.ndarray,
         region &= (labels[box] == 0) | core_box
         region &= out[box] == 0
         region &= evidence[box] > threshold
-        keep = _trim_stalks(_touching(region, core_box & region), spacing)
+        keep = filters.trim_stalks(_touching(region, core_box & region), spacing)
         out[box][keep] = label
     return out
 
@@ -165,19 +165,6 @@ def _touching(mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     parts, _ = filters.connected_components(mask)
     touching = np.unique(parts[seeds])
     return np.isin(parts, touching[touching > 0])
-
-
-def _trim_stalks(mask: np.ndarray, spacing) -> np.ndarray:
-    """Cut thin attachments (a vessel running into the lesion): opening with a ball of half
-    the lesion's inscribed radius, keeping the main part; unchanged if that removes it all."""
-    if not mask.any():
-        return mask
-    radius_mm = 0.5 * float(filters.distance_inside_mm(mask, spacing).max())
-    opened = filters.morphology_mm(mask, spacing, radius_mm, "open")
-    if not opened.any():
-        return mask
-    parts, _ = filters.connected_components(opened)
-    return parts == np.bincount(parts[opened]).argmax()
 
 
 def _bounding_box(mask: np.ndarray, pad) -> tuple[slice, slice, slice]:
@@ -220,7 +207,7 @@ def _without_stalks(piece, evidence, sharp, vessels, spacing, min_diameter_mm, m
     """A large piece failing the shape test, scored again with its thin attachments cut
     (a lesion and the vessel running into it, merged on thick slices): (voxels, score)."""
     box = _bounding_box(piece, pad=[1, 1, 1])
-    trimmed = _trim_stalks(piece[box], spacing)
+    trimmed = filters.trim_stalks(piece[box], spacing)
     labels = trimmed.astype(np.int32)
     score = _score_pieces(labels, evidence[box], sharp[box], None if vessels is None else vessels[box], spacing,
                           min_diameter_mm, min_score).get(1, 0.0)

@@ -35,13 +35,15 @@ from livermets.progress import ProgressCallback, report
 from livermets.segmentation import morphology as morph
 
 CORE_RADII_MM = (6.0, 10.0)  # opening radii tried to separate the liver from its neighbours
-BAND_SDS = 2.5                # half width of the liver intensity band, in spreads of its mode
-LEVEL_SET_START_MM = 10.0     # opening radius of the level set's starting core
+BAND_SDS = 2.5  # half width of the liver intensity band, in spreads of its mode
+LEVEL_SET_START_MM = 10.0  # opening radius of the level set's starting core
 LEVEL_SET_ITERATIONS = 150
-LEVEL_SET_CURVATURE = 2.0     # weight of the smoothness term against intensity-driven growth
-WORK_SPACING_MM = 2.0          # finest in-plane spacing of the working grid
+LEVEL_SET_CURVATURE = 2.0  # weight of the smoothness term against intensity-driven growth
+WORK_SPACING_MM = 2.0  # finest in-plane spacing of the working grid
 MIN_SPACING_MM, MAX_SPACING_MM = 0.1, 20.0
-MIN_LIVER_ML, MAX_LIVER_ML = 150.0, 6000.0   # physiological range with margin (adults)
+MIN_RIGHT_SHARE = 0.6  # a liver lies mostly right of the body's mid-sagittal plane (0.9-1.0 on CHAOS)
+MAX_BODY_SHARE = 0.5  # ... and never fills most of the imaged body
+MIN_LIVER_ML, MAX_LIVER_ML = 150.0, 6000.0  # physiological range with margin (adults)
 
 
 @dataclass
@@ -64,16 +66,22 @@ class LiverResult:
 def check_image(image: np.ndarray, geometry: Geometry) -> None:
     """Raise :class:`InputError` when ``image`` cannot hold an abdomen we can segment."""
     if image.ndim != 3 or tuple(image.shape) != geometry.shape:
-        raise InputError(f"expected a 3D image matching its geometry {geometry.shape}, got shape {image.shape}")
+        raise InputError(
+            f"expected a 3D image matching its geometry {geometry.shape}, got shape {image.shape}"
+        )
     spacing = geometry.spacing_ijk_mm
     if min(spacing) < MIN_SPACING_MM or max(spacing) > MAX_SPACING_MM:
-        raise InputError(f"voxel spacing {tuple(round(s, 4) for s in spacing)} mm is outside "
-                         f"{MIN_SPACING_MM}-{MAX_SPACING_MM} mm; check the image header")
+        raise InputError(
+            f"voxel spacing {tuple(round(s, 4) for s in spacing)} mm is outside "
+            f"{MIN_SPACING_MM}-{MAX_SPACING_MM} mm; check the image header"
+        )
     extent_mm = np.asarray(geometry.shape[::-1]) * np.asarray(spacing)
     if np.sum(extent_mm >= 60.0) < 3 or min(geometry.shape) < 3:
-        raise InputError(f"the image covers only {tuple(round(float(e)) for e in extent_mm)} mm "
-                         f"({geometry.shape[::-1]} voxels); the liver needs a 3D abdominal volume "
-                         "of at least 60 mm along every axis and 3 slices")
+        raise InputError(
+            f"the image covers only {tuple(round(float(e)) for e in extent_mm)} mm "
+            f"({geometry.shape[::-1]} voxels); the liver needs a 3D abdominal volume "
+            "of at least 60 mm along every axis and 3 slices"
+        )
     if not np.isfinite(image).all():
         raise InputError("the image holds NaN or infinite values; fix or re-export it")
     if float(np.ptp(image)) == 0.0:
@@ -117,7 +125,9 @@ def _otsu(values: np.ndarray, bins: int = 256) -> float:
     return float(centres[int(np.argmax(between[:-1]))])
 
 
-def n4_correct(image: np.ndarray, geometry: Geometry, body: np.ndarray, n4_spacing_mm: float = 6.0) -> np.ndarray:
+def n4_correct(
+    image: np.ndarray, geometry: Geometry, body: np.ndarray, n4_spacing_mm: float = 6.0
+) -> np.ndarray:
     """Divide out a smooth multiplicative bias field estimated by N4 on a copy shrunk to about
     ``n4_spacing_mm`` voxels (the field is smooth, so this loses nothing and is fast)."""
     positive = np.clip(image, 0, None).astype(np.float32) + 1.0
@@ -155,8 +165,9 @@ def _local_sd(image: np.ndarray, geometry: Geometry, radius_mm: float) -> np.nda
     return np.sqrt(np.clip(square - mean * mean, 0, None))
 
 
-def _histogram_modes(values: np.ndarray, low: float, high: float, *, bins: int = 160,
-                     max_modes: int = 4) -> list[tuple[float, float, float]]:
+def _histogram_modes(
+    values: np.ndarray, low: float, high: float, *, bins: int = 160, max_modes: int = 4
+) -> list[tuple[float, float, float]]:
     """Peaks of the smoothed histogram of ``values``: ``(centre, sigma_low, sigma_high)`` each.
 
     A peak's half widths are measured down to half its height or to the valley next to it,
@@ -167,8 +178,11 @@ def _histogram_modes(values: np.ndarray, low: float, high: float, *, bins: int =
     kernel = np.exp(-0.5 * (np.arange(-6, 7) / 2.0) ** 2)
     hist = np.convolve(hist.astype(float), kernel / kernel.sum(), mode="same")
     width = edges[1] - edges[0]
-    peaks = [b for b in range(1, bins - 1) if hist[b] >= hist[b - 1] and hist[b] > hist[b + 1]
-             and hist[b] >= 0.1 * hist.max()]
+    peaks = [
+        b
+        for b in range(1, bins - 1)
+        if hist[b] >= hist[b - 1] and hist[b] > hist[b + 1] and hist[b] >= 0.1 * hist.max()
+    ]
     modes = []
     for peak in sorted(peaks, key=lambda b: -hist[b])[:max_modes]:
         half = hist[peak] / 2.0
@@ -184,8 +198,13 @@ def _histogram_modes(values: np.ndarray, low: float, high: float, *, bins: int =
     return modes
 
 
-def segment_liver(image: np.ndarray, geometry: Geometry, *, sequence: Optional[str] = None,
-                  progress: Optional[ProgressCallback] = None) -> LiverResult:
+def segment_liver(
+    image: np.ndarray,
+    geometry: Geometry,
+    *,
+    sequence: Optional[str] = None,
+    progress: Optional[ProgressCallback] = None,
+) -> LiverResult:
     """Segment the whole liver (parenchyma, enclosed vessels and lesions) automatically.
 
     Parameters
@@ -217,24 +236,30 @@ def segment_liver(image: np.ndarray, geometry: Geometry, *, sequence: Optional[s
     report(progress, 0.0, "liver: preparing working grid")
     work_geometry = working_geometry(geometry)
     source = morph.to_sitk(image.astype(np.float32), geometry)
-    work = sitk.GetArrayFromImage(morph.resample_to(source, work_geometry,
-                                                    default=float(np.percentile(image, 0.5))))
+    work = sitk.GetArrayFromImage(
+        morph.resample_to(source, work_geometry, default=float(np.percentile(image, 0.5)))
+    )
     body = body_mask(work, work_geometry, is_ct=is_ct)
     body_ml = float(body.sum()) * work_geometry.voxel_volume_ml
     if body_ml < MIN_LIVER_ML * 2:
-        raise NoLiverFoundError(f"no liver found: the body in this image is only {body_ml:.0f} ml; "
-                                "an abdominal scan covering the liver is expected")
+        raise NoLiverFoundError(
+            f"no liver found: the body in this image is only {body_ml:.0f} ml; "
+            "an abdominal scan covering the liver is expected"
+        )
     if not is_ct:
         report(progress, 0.15, "liver: bias-field correction (N4)")
         work = n4_correct(work, work_geometry, body)
     report(progress, 0.35, "liver: intensity model")
     smooth = _smooth(work, work_geometry, 1.5)
-    liver, (mu, sd_low, sd_high) = _best_hypothesis(smooth, work_geometry, body, is_ct=is_ct,
-                                                   progress=progress)
+    liver, (mu, sd_low, sd_high) = _best_hypothesis(
+        smooth, work_geometry, body, is_ct=is_ct, progress=progress
+    )
     if not liver.any():
-        raise NoLiverFoundError("no liver found: no region of liver-like size "
-                                f"({MIN_LIVER_ML:.0f}-{MAX_LIVER_ML:.0f} ml) and position (right upper "
-                                "abdomen) was found; is this an abdominal scan covering the liver?")
+        raise NoLiverFoundError(
+            "no liver found: no region of liver-like size "
+            f"({MIN_LIVER_ML:.0f}-{MAX_LIVER_ML:.0f} ml) and position (right upper "
+            "abdomen) was found; is this an abdominal scan covering the liver?"
+        )
     report(progress, 0.7, "liver: level-set refinement")
     liver = _level_set(smooth, work_geometry, liver, mu - BAND_SDS * sd_low, mu + BAND_SDS * sd_high)
     report(progress, 0.75, "liver: filling vessels and lesions")
@@ -246,22 +271,30 @@ def segment_liver(image: np.ndarray, geometry: Geometry, *, sequence: Optional[s
     mask = morph.largest_component(mask, geometry).astype(np.uint8)
     volume_ml = float(mask.sum()) * geometry.voxel_volume_ml
     if volume_ml < MIN_LIVER_ML:
-        raise NoLiverFoundError(f"no liver found: the liver-like region is only {volume_ml:.0f} ml; "
-                                "is this an abdominal scan covering the liver?")
+        raise NoLiverFoundError(
+            f"no liver found: the liver-like region is only {volume_ml:.0f} ml; "
+            "is this an abdominal scan covering the liver?"
+        )
     warnings = _plausibility(mask, geometry, volume_ml)
     centre = geometry.kji_to_ras(np.argwhere(mask).mean(axis=0))
     report(progress, 1.0, "liver: done")
-    return LiverResult(mask=mask, volume_ml=volume_ml, centre_ras_mm=tuple(float(c) for c in centre),
-                       intensity_mean=float(mu), intensity_sd=float((sd_low + sd_high) / 2), warnings=warnings)
+    return LiverResult(
+        mask=mask,
+        volume_ml=volume_ml,
+        centre_ras_mm=tuple(float(c) for c in centre),
+        intensity_mean=float(mu),
+        intensity_sd=float((sd_low + sd_high) / 2),
+        warnings=warnings,
+    )
 
 
 @dataclass
 class _Priors:
     """Position priors on the working grid, all relative to the body outline."""
 
-    right: np.ndarray         # patient's right of the body's mid-sagittal plane (RAS x > median)
-    deep: np.ndarray          # more than 10 mm inside the body outline
-    seed_zone: np.ndarray     # deep inside the right half, where the liver model is sampled
+    right: np.ndarray  # patient's right of the body's mid-sagittal plane (RAS x > median)
+    deep: np.ndarray  # more than 10 mm inside the body outline
+    seed_zone: np.ndarray  # deep inside the right half, where the liver model is sampled
 
 
 def _priors(geometry: Geometry, body: np.ndarray) -> _Priors:
@@ -271,19 +304,29 @@ def _priors(geometry: Geometry, body: np.ndarray) -> _Priors:
     depth = morph.distance_inside_mm(body, geometry)
     body_x = x_ras[body]
     centre_x, right_x = float(np.median(body_x)), float(np.percentile(body_x, 99))
-    seed_zone = body & (depth > min(20.0, 0.25 * float(depth.max()))) & (
-        x_ras > centre_x + 0.15 * (right_x - centre_x))
+    seed_zone = (
+        body
+        & (depth > min(20.0, 0.25 * float(depth.max())))
+        & (x_ras > centre_x + 0.15 * (right_x - centre_x))
+    )
     return _Priors(right=x_ras > centre_x, deep=depth > 10.0, seed_zone=seed_zone)
 
 
-def _best_hypothesis(smooth: np.ndarray, geometry: Geometry, body: np.ndarray, *, is_ct: bool,
-                     progress: Optional[ProgressCallback]) -> tuple[np.ndarray, tuple[float, float, float]]:
+def _best_hypothesis(
+    smooth: np.ndarray,
+    geometry: Geometry,
+    body: np.ndarray,
+    *,
+    is_ct: bool,
+    progress: Optional[ProgressCallback],
+) -> tuple[np.ndarray, tuple[float, float, float]]:
     """Try each intensity mode of homogeneous right-sided tissue; keep the most liver-like organ.
 
     Score = volume (ml) x (fraction on the patient's right)^4 x (fraction deeper than 10 mm),
-    zero outside the plausible volume range: the liver is the largest deep organ of the right
-    upper abdomen, while bands catching muscle, bowel or fat spread symmetrically along the
-    body wall.
+    zero outside the plausible volume range, when less than :data:`MIN_RIGHT_SHARE` lies right
+    or more than :data:`MAX_BODY_SHARE` of the body is taken: the liver is the largest deep
+    organ of the right upper abdomen, while bands catching muscle, bowel or fat spread
+    symmetrically along the body wall.
     """
     priors = _priors(geometry, body)
     low, high = np.percentile(smooth[body], [1, 99.5])
@@ -293,8 +336,10 @@ def _best_hypothesis(smooth: np.ndarray, geometry: Geometry, body: np.ndarray, *
         tissue = smooth > np.percentile(smooth[body], 10)
     candidates = priors.seed_zone & tissue
     if candidates.sum() < 100:
-        raise NoLiverFoundError("no liver found: the right half of the body has too little soft tissue; "
-                                "is this an abdominal scan covering the liver?")
+        raise NoLiverFoundError(
+            "no liver found: the right half of the body has too little soft tissue; "
+            "is this an abdominal scan covering the liver?"
+        )
     local_sd = _local_sd(smooth, geometry, 4.0)
     homogeneous = candidates & (local_sd <= np.percentile(local_sd[candidates], 40))
     best, best_score, best_model = np.zeros(body.shape, dtype=bool), 0.0, (0.0, 0.0, 0.0, 0.0)
@@ -307,14 +352,18 @@ def _best_hypothesis(smooth: np.ndarray, geometry: Geometry, body: np.ndarray, *
         report(progress, 0.35 + 0.4 * index / max(len(modes), 1), "liver: testing an intensity model")
         band = (smooth >= mu - BAND_SDS * sd_low) & (smooth <= mu + BAND_SDS * sd_high) & body
         seed = homogeneous & (np.abs(smooth - mu) <= min(sd_low, sd_high))
-        for radius_mm in CORE_RADII_MM:   # a larger opening only when the smaller one leaks
+        for radius_mm in CORE_RADII_MM:  # a larger opening only when the smaller one leaks
             organ = _select_organ(band, seed, geometry, radius_mm)
             volume_ml = float(organ.sum()) * geometry.voxel_volume_ml
             if volume_ml <= MAX_LIVER_ML:
                 break
-        if not MIN_LIVER_ML <= volume_ml <= MAX_LIVER_ML:
+        right_share = float(priors.right[organ].mean())
+        body_share = float(organ.sum()) / float(body.sum())
+        if not MIN_LIVER_ML <= volume_ml <= MAX_LIVER_ML or right_share < MIN_RIGHT_SHARE or (
+            body_share > MAX_BODY_SHARE
+        ):
             continue
-        score = volume_ml * float(priors.right[organ].mean()) ** 4 * float(priors.deep[organ].mean())
+        score = volume_ml * right_share**4 * float(priors.deep[organ].mean())
         if score > best_score:
             best, best_score, best_model = organ, score, (mu, sd_low, sd_high, radius_mm)
     return best, best_model[:3]
@@ -343,8 +392,9 @@ def _select_organ(band: np.ndarray, seed: np.ndarray, geometry: Geometry, radius
     return morph.largest_component(grown | organ, geometry)
 
 
-def _level_set(smooth: np.ndarray, geometry: Geometry, organ: np.ndarray, lower: float,
-               upper: float) -> np.ndarray:
+def _level_set(
+    smooth: np.ndarray, geometry: Geometry, organ: np.ndarray, lower: float, upper: float
+) -> np.ndarray:
     """Regrow the organ from its core with a threshold level set (Lefohn et al. 2003,
     doi:10.1007/978-3-540-39899-8_69): the front advances inside ``lower..upper`` and its
     curvature term keeps it from squeezing through thin bridges into neighbours."""
@@ -353,8 +403,12 @@ def _level_set(smooth: np.ndarray, geometry: Geometry, organ: np.ndarray, lower:
     core = morph.largest_component(core, geometry)
     if core.sum() < 100:
         core = organ
-    start = sitk.SignedMaurerDistanceMap(morph.to_sitk(core.astype(np.uint8), geometry), insideIsPositive=True,
-                                         squaredDistance=False, useImageSpacing=True)
+    start = sitk.SignedMaurerDistanceMap(
+        morph.to_sitk(core.astype(np.uint8), geometry),
+        insideIsPositive=True,
+        squaredDistance=False,
+        useImageSpacing=True,
+    )
     level_set = sitk.ThresholdSegmentationLevelSetImageFilter()
     level_set.SetLowerThreshold(float(lower))
     level_set.SetUpperThreshold(float(upper))
@@ -394,11 +448,15 @@ def _propagate_footprint(mask: np.ndarray, geometry: Geometry) -> np.ndarray:
                 previous = moved[index]
                 index += direction
                 continue
-            reach = sitk.GetArrayFromImage(sitk.BinaryDilate(
-                sitk.GetImageFromArray(previous.astype(np.uint8)), radius, sitk.sitkBall, 0, 1)).astype(bool)
+            reach = sitk.GetArrayFromImage(
+                sitk.BinaryDilate(
+                    sitk.GetImageFromArray(previous.astype(np.uint8)), radius, sitk.sitkBall, 0, 1
+                )
+            ).astype(bool)
             kept = current & reach
-            parts = sitk.GetArrayFromImage(sitk.ConnectedComponent(
-                sitk.GetImageFromArray(kept.astype(np.uint8)), True))
+            parts = sitk.GetArrayFromImage(
+                sitk.ConnectedComponent(sitk.GetImageFromArray(kept.astype(np.uint8)), True)
+            )
             touching = np.unique(parts[kept & previous])
             kept = np.isin(parts, touching[touching > 0])
             moved[index] = kept
@@ -422,12 +480,16 @@ def _whole_organ(liver: np.ndarray, geometry: Geometry) -> np.ndarray:
 def _plausibility(mask: np.ndarray, geometry: Geometry, volume_ml: float) -> list[str]:
     warnings = []
     if volume_ml > MAX_LIVER_ML:
-        warnings.append(f"liver volume {volume_ml:.0f} ml is above {MAX_LIVER_ML:.0f} ml: "
-                        "the mask may include neighbouring organs; please review")
+        warnings.append(
+            f"liver volume {volume_ml:.0f} ml is above {MAX_LIVER_ML:.0f} ml: "
+            "the mask may include neighbouring organs; please review"
+        )
     axial = geometry.axial_axis()
     touching = [np.take(mask, index, axis=axial).sum() for index in (0, mask.shape[axial] - 1)]
     areas = mask.sum(axis=tuple(a for a in range(3) if a != axial))
     if max(touching) > 0.5 * areas.max():
-        warnings.append("the liver reaches the first or last slice with a large cross-section: "
-                        "it is probably cut off by the field of view, so its volume is underestimated")
+        warnings.append(
+            "the liver reaches the first or last slice with a large cross-section: "
+            "it is probably cut off by the field of view, so its volume is underestimated"
+        )
     return warnings

@@ -100,8 +100,9 @@ def largest_component(mask: np.ndarray, geometry: Geometry) -> np.ndarray:
 def distance_inside_mm(mask: np.ndarray, geometry: Geometry) -> np.ndarray:
     """Distance (mm) from each voxel inside ``mask`` to its boundary; 0 outside."""
     image = _binary(mask, geometry)
-    distance = sitk.SignedMaurerDistanceMap(image, insideIsPositive=True, squaredDistance=False,
-                                            useImageSpacing=True)
+    distance = sitk.SignedMaurerDistanceMap(
+        image, insideIsPositive=True, squaredDistance=False, useImageSpacing=True
+    )
     return np.clip(sitk.GetArrayFromImage(distance), 0.0, None).astype(np.float32)
 
 
@@ -112,12 +113,14 @@ def ras_axis_grids(geometry: Geometry) -> tuple[np.ndarray, np.ndarray, np.ndarr
     i = np.arange(ni, dtype=np.float32)[None, None, :]
     j = np.arange(nj, dtype=np.float32)[None, :, None]
     k = np.arange(nk, dtype=np.float32)[:, None, None]
-    return tuple(matrix[row, 0] * i + matrix[row, 1] * j + matrix[row, 2] * k + matrix[row, 3]
-                 for row in range(3))
+    return tuple(
+        matrix[row, 0] * i + matrix[row, 1] * j + matrix[row, 2] * k + matrix[row, 3] for row in range(3)
+    )
 
 
-def resample_to(image: sitk.Image, reference: Geometry, *, linear: bool = True,
-                default: float = 0.0) -> sitk.Image:
+def resample_to(
+    image: sitk.Image, reference: Geometry, *, linear: bool = True, default: float = 0.0
+) -> sitk.Image:
     """Resample ``image`` (physical space) onto the grid ``reference``."""
     ref = sitk.Image([int(n) for n in reference.shape[::-1]], image.GetPixelID())
     reference.apply_to_sitk(ref)

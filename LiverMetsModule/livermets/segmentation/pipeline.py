@@ -67,8 +67,9 @@ class SegmentationResult:
         return float(np.count_nonzero(self.liver)) * self.geometry.voxel_volume_ml
 
 
-def _as_list(volumes: Union[Sequence[Volume], Mapping[str, Volume]],
-             sequences: Optional[Sequence[Optional[str]]]) -> tuple[list[Volume], list[Optional[str]]]:
+def _as_list(
+    volumes: Union[Sequence[Volume], Mapping[str, Volume]], sequences: Optional[Sequence[Optional[str]]]
+) -> tuple[list[Volume], list[Optional[str]]]:
     if isinstance(volumes, Mapping):
         names = list(volumes.keys())
         volumes = list(volumes.values())
@@ -82,15 +83,22 @@ def _as_list(volumes: Union[Sequence[Volume], Mapping[str, Volume]],
             raise InputError(f"input {index + 1} is a {type(volume).__name__}, not an image volume")
     sequences = list(sequences) if sequences is not None else [None] * len(volumes)
     if len(sequences) != len(volumes):
-        raise InputError(f"{len(sequences)} sequence names given for {len(volumes)} images; give one per "
-                         "image (or none and let LiverMets guess)")
+        raise InputError(
+            f"{len(sequences)} sequence names given for {len(volumes)} images; give one per "
+            "image (or none and let LiverMets guess)"
+        )
     return volumes, sequences
 
 
-def segment(volumes: Union[Sequence[Volume], Mapping[str, Volume]],
-            sequences: Optional[Sequence[Optional[str]]] = None, *, engine: str = "classical",
-            hints: Optional[Sequence[Optional[str]]] = None, align: bool = True,
-            progress: Optional[ProgressCallback] = None) -> SegmentationResult:
+def segment(
+    volumes: Union[Sequence[Volume], Mapping[str, Volume]],
+    sequences: Optional[Sequence[Optional[str]]] = None,
+    *,
+    engine: str = "classical",
+    hints: Optional[Sequence[Optional[str]]] = None,
+    align: bool = True,
+    progress: Optional[ProgressCallback] = None,
+) -> SegmentationResult:
     """Segment liver, lesions and venous trees from one or several phases of one study.
 
     Parameters
@@ -123,8 +131,9 @@ def segment(volumes: Union[Sequence[Volume], Mapping[str, Volume]],
     started = time.monotonic()
 
     report(progress, 0.0, "identifying sequences")
-    guesses = [sequence_guess.resolve(np.asarray(v.array), given=g, hint=h)
-               for v, g, h in zip(volumes, given, hints)]
+    guesses = [
+        sequence_guess.resolve(np.asarray(v.array), given=g, hint=h) for v, g, h in zip(volumes, given, hints)
+    ]
     timings["sequences"] = time.monotonic() - started
 
     started = time.monotonic()
@@ -132,21 +141,38 @@ def segment(volumes: Union[Sequence[Volume], Mapping[str, Volume]],
     timings["alignment"] = time.monotonic() - started
 
     chosen = get_engine(engine)
-    output: EngineOutput = chosen.run(images, first.geometry, [g.sequence for g in guesses],
-                                      progress=scaled(progress, 0.25, 0.97), timings=timings)
+    output: EngineOutput = chosen.run(
+        images,
+        first.geometry,
+        [g.sequence for g in guesses],
+        progress=scaled(progress, 0.25, 0.97),
+        timings=timings,
+    )
     warnings.extend(output.warnings)
     guesses = _refine_guesses(guesses, volumes, images, output.liver, first.geometry)
     labels = compose_labels(output.liver, output.lesions, output.portal, output.hepatic)
     report(progress, 1.0, "segmentation done")
     return SegmentationResult(
-        geometry=first.geometry, liver=output.liver.astype(np.uint8), labels=labels,
-        lesions=output.lesions.astype(np.uint16), lesion_table=output.lesion_table,
-        sequences=[g.as_dict() for g in guesses], alignment=alignment,
-        timings_s={k: round(v, 3) for k, v in timings.items()}, warnings=warnings, engine=chosen.name)
+        geometry=first.geometry,
+        liver=output.liver.astype(np.uint8),
+        labels=labels,
+        lesions=output.lesions.astype(np.uint16),
+        lesion_table=output.lesion_table,
+        sequences=[g.as_dict() for g in guesses],
+        alignment=alignment,
+        timings_s={k: round(v, 3) for k, v in timings.items()},
+        warnings=warnings,
+        engine=chosen.name,
+    )
 
 
-def _aligned_images(volumes: list[Volume], guesses: list[SequenceGuess], align: bool, warnings: list[str],
-                    progress: Optional[ProgressCallback]) -> tuple[dict[str, np.ndarray], list[dict]]:
+def _aligned_images(
+    volumes: list[Volume],
+    guesses: list[SequenceGuess],
+    align: bool,
+    warnings: list[str],
+    progress: Optional[ProgressCallback],
+) -> tuple[dict[str, np.ndarray], list[dict]]:
     """Arrays on the first grid keyed by sequence name (a repeated name gets ``_2``, ``_3``...)."""
     first = volumes[0]
     images: dict[str, np.ndarray] = {guesses[0].sequence: np.asarray(first.array, dtype=np.float32)}
@@ -158,9 +184,11 @@ def _aligned_images(volumes: list[Volume], guesses: list[SequenceGuess], align: 
             array, found = registration.align(first, volume, index=index)
             alignment.append(found.as_dict())
             if found.edge_correlation_after < 0.2:
-                warnings.append(f"image {index + 1} ({guesses[index].sequence}) agrees poorly with image 1 after "
-                                f"alignment (edge correlation {found.edge_correlation_after:.2f}); check that both "
-                                "are of the same patient and study")
+                warnings.append(
+                    f"image {index + 1} ({guesses[index].sequence}) agrees poorly with image 1 after "
+                    f"alignment (edge correlation {found.edge_correlation_after:.2f}); check that both "
+                    "are of the same patient and study"
+                )
         else:
             array = _resample_by_header(volume, first.geometry)
             alignment.append({"index": index, "method": "header only"})
@@ -180,13 +208,21 @@ def _resample_by_header(volume: Volume, geometry: Geometry) -> np.ndarray:
 
     if volume.geometry.same_grid(geometry, SAME_GRID_TOLERANCE_MM):
         return np.asarray(volume.array, dtype=np.float32)
-    moved = resample_to(to_sitk(np.asarray(volume.array, dtype=np.float32), volume.geometry), geometry,
-                        default=float(np.min(volume.array)))
+    moved = resample_to(
+        to_sitk(np.asarray(volume.array, dtype=np.float32), volume.geometry),
+        geometry,
+        default=float(np.min(volume.array)),
+    )
     return sitk.GetArrayFromImage(moved)
 
 
-def _refine_guesses(guesses: list[SequenceGuess], volumes: list[Volume], images: dict[str, np.ndarray],
-                    liver: np.ndarray, geometry: Geometry) -> list[SequenceGuess]:
+def _refine_guesses(
+    guesses: list[SequenceGuess],
+    volumes: list[Volume],
+    images: dict[str, np.ndarray],
+    liver: np.ndarray,
+    geometry: Geometry,
+) -> list[SequenceGuess]:
     """MRI images without a given or tagged sequence: judge the contrast inside the found liver."""
     refined = []
     arrays = list(images.values())
@@ -197,8 +233,9 @@ def _refine_guesses(guesses: list[SequenceGuess], volumes: list[Volume], images:
     return refined
 
 
-def compose_labels(liver: np.ndarray, lesions: np.ndarray, portal: Optional[np.ndarray],
-                   hepatic: Optional[np.ndarray]) -> np.ndarray:
+def compose_labels(
+    liver: np.ndarray, lesions: np.ndarray, portal: Optional[np.ndarray], hepatic: Optional[np.ndarray]
+) -> np.ndarray:
     """``labels.nii.gz`` values: liver parenchyma 1, then veins 3 / 4, then lesions 2 on top."""
     labels = np.zeros(liver.shape, dtype=np.uint8)
     labels[np.asarray(liver) > 0] = RESULT_LIVER
@@ -220,13 +257,17 @@ def _write_label_file(array: np.ndarray, geometry: Geometry, path: Path, dtype) 
 def result_summary(result: SegmentationResult) -> dict:
     """The content of ``lesions.json``."""
     return {
-        "version": __version__, "engine": result.engine, "units": {"length": "mm", "volume": "ml",
-                                                                  "points": "RAS mm"},
+        "version": __version__,
+        "engine": result.engine,
+        "units": {"length": "mm", "volume": "ml", "points": "RAS mm"},
         "label_values": {str(k): v for k, v in RESULT_LABELS.items()},
         "liver_volume_ml": round(result.liver_volume_ml, 2),
         "lesion_count": len(result.lesion_table),
-        "lesions": result.lesion_table, "sequences": result.sequences, "alignment": result.alignment,
-        "timings_s": result.timings_s, "warnings": result.warnings,
+        "lesions": result.lesion_table,
+        "sequences": result.sequences,
+        "alignment": result.alignment,
+        "timings_s": result.timings_s,
+        "warnings": result.warnings,
     }
 
 

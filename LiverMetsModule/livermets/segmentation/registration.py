@@ -19,8 +19,8 @@ import SimpleITK as sitk
 
 from livermets.geometry import Geometry, Volume
 
-MIN_DEFORMABLE_GAIN = 0.02      # relative MI gain needed to keep the B-spline step
-DEFORMABLE_IF_MOVED_MM = 1.0    # try the B-spline only when the phases had moved (breathing)
+MIN_DEFORMABLE_GAIN = 0.02  # relative MI gain needed to keep the B-spline step
+DEFORMABLE_IF_MOVED_MM = 1.0  # try the B-spline only when the phases had moved (breathing)
 BSPLINE_SPACING_MM = 60.0
 SAMPLING_SEED = 20240601
 
@@ -104,8 +104,9 @@ def _edge_correlation(fixed: sitk.Image, moved: sitk.Image) -> float:
     return float((a * b).sum() / denominator) if denominator > 0 else 0.0
 
 
-def align(fixed: Volume, moving: Volume, *, index: int = 1, deformable: bool = True,
-          max_iterations: int = 60) -> tuple[np.ndarray, AlignmentReport]:
+def align(
+    fixed: Volume, moving: Volume, *, index: int = 1, deformable: bool = True, max_iterations: int = 60
+) -> tuple[np.ndarray, AlignmentReport]:
     """Register ``moving`` to ``fixed`` and resample it onto the fixed grid.
 
     Returns
@@ -118,21 +119,22 @@ def align(fixed: Volume, moving: Volume, *, index: int = 1, deformable: bool = T
     outside = float(np.min(moving.array))
     identity = sitk.Euler3DTransform()
     mi_before = _mutual_information(fixed_image, moving_image, identity)
-    initial = sitk.CenteredTransformInitializer(fixed_image, moving_image, sitk.Euler3DTransform(),
-                                                sitk.CenteredTransformInitializerFilter.GEOMETRY)
+    initial = sitk.CenteredTransformInitializer(
+        fixed_image, moving_image, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.GEOMETRY
+    )
     # Same physical frame (one study): start from the header position, rotate about the centre.
     initial = sitk.Euler3DTransform(initial)
     initial.SetTranslation((0.0, 0.0, 0.0))
     method = _method(fixed_image)
-    method.SetOptimizerAsRegularStepGradientDescent(learningRate=2.0, minStep=0.01,
-                                                    numberOfIterations=max_iterations,
-                                                    gradientMagnitudeTolerance=1e-6)
+    method.SetOptimizerAsRegularStepGradientDescent(
+        learningRate=2.0, minStep=0.01, numberOfIterations=max_iterations, gradientMagnitudeTolerance=1e-6
+    )
     method.SetOptimizerScalesFromPhysicalShift()
     method.SetInitialTransform(initial, inPlace=True)
     method.Execute(fixed_image, moving_image)
     rigid = initial
     mi_rigid = _mutual_information(fixed_image, moving_image, rigid)
-    if mi_rigid < mi_before:           # never return something worse than the scanner's alignment
+    if mi_rigid < mi_before:  # never return something worse than the scanner's alignment
         rigid, mi_rigid = identity, mi_before
     final: sitk.Transform = rigid
     mi_after, used_deformable = mi_rigid, False
@@ -147,11 +149,16 @@ def align(fixed: Volume, moving: Volume, *, index: int = 1, deformable: bool = T
     displacement = _displacements_mm(final, fixed.geometry)
     translation = tuple(float(t) for t in np.diag([-1.0, -1.0, 1.0]) @ np.asarray(rigid.GetTranslation()))
     report = AlignmentReport(
-        index=index, method="rigid+bspline" if used_deformable else "rigid",
-        mutual_information_before=mi_before, mutual_information_after=mi_after,
-        mean_displacement_mm=float(displacement.mean()), max_displacement_mm=float(displacement.max()),
-        deformable_used=used_deformable, edge_correlation_after=_edge_correlation(fixed_image, moved),
-        translation_mm=translation)
+        index=index,
+        method="rigid+bspline" if used_deformable else "rigid",
+        mutual_information_before=mi_before,
+        mutual_information_after=mi_after,
+        mean_displacement_mm=float(displacement.mean()),
+        max_displacement_mm=float(displacement.max()),
+        deformable_used=used_deformable,
+        edge_correlation_after=_edge_correlation(fixed_image, moved),
+        translation_mm=translation,
+    )
     return sitk.GetArrayFromImage(moved), report
 
 
@@ -161,10 +168,14 @@ def _bspline(fixed: sitk.Image, moving: sitk.Image, rigid: sitk.Transform) -> Op
     bspline = sitk.BSplineTransformInitializer(fixed, mesh, 3)
     composite = sitk.CompositeTransform([rigid, bspline])
     method = _method(fixed)
-    method.SetShrinkFactorsPerLevel([4, 2])
-    method.SetSmoothingSigmasPerLevel([4.0, 2.0])
-    method.SetOptimizerAsLBFGSB(gradientConvergenceTolerance=1e-4, numberOfIterations=15,
-                                maximumNumberOfCorrections=5, maximumNumberOfFunctionEvaluations=60)
+    method.SetShrinkFactorsPerLevel([4])  # coarse only: breathing shifts are smooth and large
+    method.SetSmoothingSigmasPerLevel([4.0])
+    method.SetOptimizerAsLBFGSB(
+        gradientConvergenceTolerance=1e-4,
+        numberOfIterations=10,
+        maximumNumberOfCorrections=5,
+        maximumNumberOfFunctionEvaluations=30,
+    )
     method.SetInitialTransform(composite, inPlace=True)
     try:
         method.Execute(fixed, moving)

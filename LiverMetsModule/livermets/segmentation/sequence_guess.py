@@ -1,9 +1,10 @@
 """Which contrast is this image? From the user, from DICOM text, or guessed from intensities.
 
 The order of trust is: an explicit argument (confidence 1), a hint from DICOM tags or the
-file name (0.8, see :mod:`livermets.dicom_tags`), then the image itself. From the image, CT is recognised by Hounsfield units
-(air near -1000 HU and a fat mode near -100 HU). MRI contrasts are told apart only once a
-liver mask is known, from three relative measures (no absolute MR intensity is meaningful):
+file name (0.8, see :mod:`livermets.dicom_tags`), then the image itself. From the image, CT
+is recognised by Hounsfield units (air near -1000 HU and a fat mode near -100 HU). MRI
+contrasts are told apart only once a liver mask is known, from three relative measures (no
+absolute MR intensity is meaningful):
 
 * ``bright_ratio``: 99th percentile of the body / liver median (fluid, spleen and kidneys are
   far brighter than liver on T2 and DWI; the liver is among the brightest tissues on HBP);
@@ -24,6 +25,7 @@ import numpy as np
 from livermets import sequences as seq
 from livermets.geometry import Geometry
 
+
 @dataclass(frozen=True)
 class SequenceGuess:
     """A canonical sequence name with where it came from (``argument``, ``dicom``, ``image``)."""
@@ -34,8 +36,12 @@ class SequenceGuess:
     reason: str
 
     def as_dict(self) -> dict:
-        return {"sequence": self.sequence, "confidence": round(self.confidence, 2),
-                "source": self.source, "reason": self.reason}
+        return {
+            "sequence": self.sequence,
+            "confidence": round(self.confidence, 2),
+            "source": self.source,
+            "reason": self.reason,
+        }
 
 
 def looks_like_ct(image: np.ndarray) -> tuple[bool, float, str]:
@@ -48,12 +54,17 @@ def looks_like_ct(image: np.ndarray) -> tuple[bool, float, str]:
     fat = np.count_nonzero((sample > -150) & (sample < -50)) / max(sample.size, 1)
     soft = np.count_nonzero((sample > -20) & (sample < 120)) / max(sample.size, 1)
     if air_ok and fat > 0.02 and soft > 0.05:
-        return True, 0.95, f"air at {p1:.0f} HU, fat {100 * fat:.0f} %, soft tissue {100 * soft:.0f} % of voxels"
+        return (
+            True,
+            0.95,
+            f"air at {p1:.0f} HU, fat {100 * fat:.0f} %, soft tissue {100 * soft:.0f} % of voxels",
+        )
     return True, 0.6, f"negative values down to {p1:.0f} (CT-like, but no clear fat / soft-tissue modes)"
 
 
-def mri_contrast(image: np.ndarray, geometry: Geometry, liver: np.ndarray,
-                 body: Optional[np.ndarray] = None) -> SequenceGuess:
+def mri_contrast(
+    image: np.ndarray, geometry: Geometry, liver: np.ndarray, body: Optional[np.ndarray] = None
+) -> SequenceGuess:
     """Guess the MRI contrast from relative intensities of liver, body and intrahepatic vessels."""
     image = np.asarray(image, dtype=np.float32)
     liver = np.asarray(liver, dtype=bool)
@@ -70,24 +81,32 @@ def mri_contrast(image: np.ndarray, geometry: Geometry, liver: np.ndarray,
     vessel_balance = bright - dark
     in_plane_mm = float(np.mean(sorted(geometry.spacing_ijk_mm)[:2]))
     noise = mad / max(median, 1e-6)
-    facts = (f"body p99 / liver {bright_ratio:.2f}, bright-dark liver voxels {100 * vessel_balance:+.1f} %, "
-             f"in-plane {in_plane_mm:.1f} mm, liver CV {noise:.2f}")
+    facts = (
+        f"body p99 / liver {bright_ratio:.2f}, bright-dark liver voxels {100 * vessel_balance:+.1f} %, "
+        f"in-plane {in_plane_mm:.1f} mm, liver CV {noise:.2f}"
+    )
     if in_plane_mm >= 2.5 and noise > 0.12 and bright_ratio > 2.0:
         return SequenceGuess(seq.DWI, 0.5, "image", "coarse, noisy, fluid bright: " + facts)
     if vessel_balance > 0.01:
         name = seq.ARTERIAL if bright_ratio > 3.0 else seq.PORTAL_VENOUS
-        return SequenceGuess(name, 0.5 if name == seq.PORTAL_VENOUS else 0.35, "image",
-                             "bright intrahepatic vessels: " + facts)
+        return SequenceGuess(
+            name, 0.5 if name == seq.PORTAL_VENOUS else 0.35, "image", "bright intrahepatic vessels: " + facts
+        )
     if bright_ratio >= 1.9:
         confidence = min(0.9, 0.4 + 0.25 * (bright_ratio - 1.9))
-        return SequenceGuess(seq.T2, confidence, "image", "fluid and spleen much brighter than liver: " + facts)
+        return SequenceGuess(
+            seq.T2, confidence, "image", "fluid and spleen much brighter than liver: " + facts
+        )
     if bright_ratio < 1.5:
-        return SequenceGuess(seq.HBP, 0.5, "image", "liver among the brightest tissues, dark vessels: " + facts)
+        return SequenceGuess(
+            seq.HBP, 0.5, "image", "liver among the brightest tissues, dark vessels: " + facts
+        )
     return SequenceGuess(seq.T1, 0.35, "image", "dark vessels, moderate contrast: " + facts)
 
 
-def resolve(image: np.ndarray, *, given: Optional[str] = None, hint: Optional[str] = None,
-            hint_reason: str = "") -> SequenceGuess:
+def resolve(
+    image: np.ndarray, *, given: Optional[str] = None, hint: Optional[str] = None, hint_reason: str = ""
+) -> SequenceGuess:
     """First decision before any segmentation: argument, then file hint, then CT vs MRI.
 
     ``hint`` is a canonical name guessed from DICOM tags or the file name by

@@ -12,8 +12,8 @@ Method (numpy + SimpleITK; thresholds in units of the liver's robust spread)
 3. Roots, in RAS: an opening with a :data:`TRUNK_RADIUS_MM` ball keeps only the trunks. The
    IVC is the trunk with the longest superior-inferior extent among those posterior to the
    liver's centre, the rightmost if several (the aorta lies to its left). The portal root is
-   trunk anterior to the IVC in the lower part of the liver that crosses the capsule, the
-   largest weighted by closeness to the IVC along x (the hilum is medial).
+   the trunk anterior to the IVC, below the liver's centre and not left of the IVC that best
+   combines size, crossing the capsule and closeness to the IVC along x (the hilum is medial).
 4. Trees: every vessel voxel goes to the root it reaches along the widest path: a marker
    watershed on the negated inside-distance map floods from both roots, so two trees that
    touch at a thin partial-volume contact are cut there (a maximin / bottleneck path criterion).
@@ -89,7 +89,7 @@ def segment_vessels(images: dict[str, np.ndarray], liver: np.ndarray, geometry: 
     if lesions is not None:
         vessels &= ~np.asarray(lesions, dtype=bool)[box]
     vessels = filters.keep_reaching(vessels, evidence, SEED_Z)
-    vessels &= ~_blobs(vessels, spacing)
+    vessels &= ~_blobs(vessels, liver, spacing)
     # partial volume: the wall sits half-way between liver and the lumen of the large vessels
     trunks = filters.morphology_mm(vessels, spacing, TRUNK_RADIUS_MM, "open")
     if trunks.any():
@@ -152,24 +152,45 @@ def _tubular(evidence: np.ndarray, where: np.ndarray, spacing) -> np.ndarray:
     return where & (ratio >= MIN_TUBE_FRACTION)
 
 
-def _blobs(vessels: np.ndarray, spacing) -> np.ndarray:
+def _blobs(vessels: np.ndarray, liver: np.ndarray, spacing) -> np.ndarray:
     """Round pieces of the vessel mask (lesions with the vessels' polarity, e.g. on hbp): the
-    mask is split at its necks and pieces filling more than :data:`MAX_VESSEL_ROUNDNESS` of
-    the ball spanning their Feret diameter, and at least 6 mm across, are not vessel."""
+    mask is split at its necks; a piece at least 6 mm across whose core (thin stalks cut by
+    :func:`filters.trim_stalks`) fills more than :data:`MAX_VESSEL_ROUNDNESS` of the ball
+    spanning its Feret diameter, and lies inside the liver, is not vessel."""
     pieces = filters.split_by_distance(vessels, spacing, depth_mm=1.5)
+    out = np.zeros(vessels.shape, dtype=bool)
     if pieces.max() == 0:
-        return np.zeros(vessels.shape, dtype=bool)
+        return out
     shape = sitk.LabelShapeStatisticsImageFilter()
     shape.ComputeFeretDiameterOn()
     shape.Execute(filters.image_from_array(pieces.astype(np.uint32), spacing))
-    voxel_mm = float(np.mean(spacing))
-    round_labels = []
     for label in shape.GetLabels():
-        volume_mm3 = shape.GetPhysicalSize(label)
-        roundness = volume_mm3 / (np.pi / 6.0 * (shape.GetFeretDiameter(label) + voxel_mm) ** 3)
-        if roundness > MAX_VESSEL_ROUNDNESS and (6.0 * volume_mm3 / np.pi) ** (1 / 3) >= 6.0:
-            round_labels.append(label)
-    return np.isin(pieces, round_labels)
+        if _roundness(shape, label, spacing) > MAX_VESSEL_ROUNDNESS:
+            piece = pieces == label
+            if _diameter_mm(shape, label) >= 6.0 and liver[piece].mean() > 0.9:
+                out |= piece
+        elif _diameter_mm(shape, label) >= 10.0:  # large piece: a lesion with a vessel stalk?
+            box = tuple(slice(start, start + size) for start, size in
+                        zip(shape.GetBoundingBox(label)[2::-1], shape.GetBoundingBox(label)[:2:-1]))
+            core = filters.trim_stalks(pieces[box] == label, spacing)
+            core_shape = sitk.LabelShapeStatisticsImageFilter()
+            core_shape.ComputeFeretDiameterOn()
+            core_shape.Execute(filters.image_from_array(core.astype(np.uint32), spacing))
+            if (_diameter_mm(core_shape, 1) >= 6.0 and _roundness(core_shape, 1, spacing) > MAX_VESSEL_ROUNDNESS
+                    and liver[box][core].mean() > 0.9):
+                out[box] |= core
+    return out
+
+
+def _diameter_mm(shape, label: int) -> float:
+    """Volume-equivalent diameter (mm) of ``label`` in a LabelShapeStatistics result."""
+    return (6.0 * shape.GetPhysicalSize(label) / np.pi) ** (1.0 / 3.0)
+
+
+def _roundness(shape, label: int, spacing) -> float:
+    """Volume over the ball spanning the Feret diameter (plus one voxel)."""
+    diameter_mm = shape.GetFeretDiameter(label) + float(np.mean(spacing))
+    return shape.GetPhysicalSize(label) / (np.pi / 6.0 * diameter_mm ** 3)
 
 
 def _ras_grids(geometry: Geometry, box) -> list[np.ndarray]:
