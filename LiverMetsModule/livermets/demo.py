@@ -256,7 +256,7 @@ def run_demo(out_dir: Union[str, Path], *, seed: int = 0, variant: str = "standa
 
     from livermets.imageio import read_image
     from livermets.measure import measure_result_dir
-    from livermets.measure.io import write_json
+    from livermets.files import write_json
     from livermets.models import export_models
     from livermets.phantom import make_phantom, write_phantom
     from livermets.planning.plan import plan_result_dir

@@ -23,7 +23,7 @@ from livermets.errors import InputError, LiverMetsError
 from livermets.geometry import Geometry, Volume
 from livermets.labels import RESULT_HEPATIC, RESULT_PORTAL, STRUCTURES
 from livermets.progress import ProgressCallback, report
-from livermets.report.files import write_atomically
+from livermets.files import write_atomically
 
 FRAMES = ("RAS", "LPS")
 FORMATS = ("stl", "obj")

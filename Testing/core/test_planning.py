@@ -14,7 +14,6 @@ import pytest
 
 from livermets.cli import main
 from livermets.errors import InputError
-from livermets.geometry import Volume
 from livermets.imageio import write_label
 from livermets.planning import (PlaneResection, ResectionModel, bsa_mosteller_m2, estimated_total_liver_volume_ml,
                                 flr_summary, name_resection)

@@ -1,14 +1,10 @@
-"""Reading a result folder (``livermets segment`` output or a phantom's ``truth/``) and writing
-JSON atomically. Files: ``liver.nii.gz`` (0/1), ``labels.nii.gz`` (1 parenchyma, 2 lesion,
+"""Reading a result folder (``livermets segment`` output or a phantom's ``truth/``). Files: ``liver.nii.gz`` (0/1), ``labels.nii.gz`` (1 parenchyma, 2 lesion,
 3 portal veins, 4 hepatic veins + IVC), ``lesions.nii.gz`` (instances 1..N); optional
 ``ivc.nii.gz`` (0/1) or ``anatomy.nii.gz`` (phantom labels, 5 = IVC) give the IVC explicitly.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -67,18 +63,3 @@ def read_result_dir(result_dir, *, with_couinaud: bool = False) -> ResultArrays:
         couinaud = _read(folder / "couinaud.nii.gz").array.astype(np.uint8)
     return ResultArrays(geometry, volumes["liver.nii.gz"].array > 0, volumes["labels.nii.gz"].array.astype(np.int16),
                         volumes["lesions.nii.gz"].array.astype(np.int32), ivc, couinaud)
-
-
-def write_json(path, data: dict) -> Path:
-    """Write ``data`` as indented JSON through a temporary file, so no half-written file remains."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=".livermets-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(data, stream, indent=2)
-            stream.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path

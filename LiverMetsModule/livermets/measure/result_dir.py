@@ -9,7 +9,8 @@ from typing import Optional
 
 from livermets.errors import InputError
 from livermets.measure.couinaud import CouinaudLandmarks, couinaud_map, landmarks_from_vessels
-from livermets.measure.io import read_result_dir, write_json
+from livermets.files import write_json
+from livermets.measure.io import read_result_dir
 from livermets.measure.lesions import measure_lesions
 from livermets.measure.liver_summary import liver_summary
 from livermets.progress import ProgressCallback, report, scaled

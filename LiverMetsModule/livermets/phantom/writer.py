@@ -7,12 +7,12 @@ same phantom always gives byte-identical files.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 
+from livermets.files import write_json
 from livermets.geometry import Volume
 
 
@@ -22,17 +22,6 @@ def _write_image(array: np.ndarray, geometry, path: Path) -> Path:
     temporary = path.with_name(f".{path.name[:-len('.nii.gz')]}.tmp{os.getpid()}.nii.gz")
     try:
         sitk.WriteImage(Volume(array, geometry).to_sitk(), str(temporary), True)
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
-    return path
-
-
-def _write_text(text: str, path: Path) -> Path:
-    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        temporary.write_text(text, encoding="utf-8")
         os.replace(temporary, path)
     finally:
         if temporary.exists():
@@ -56,5 +45,5 @@ def write_phantom(phantom, out_dir: str | Path) -> dict:
               "couinaud": phantom.couinaud.astype(np.uint8)}
     for name, array in arrays.items():
         paths[name] = _write_image(array, geometry, truth / f"{name}.nii.gz")
-    paths["legend"] = _write_text(json.dumps(phantom.legend, indent=2) + "\n", truth / "legend.json")
+    paths["legend"] = write_json(truth / "legend.json", phantom.legend)
     return paths

@@ -9,7 +9,8 @@ from typing import Optional, Sequence
 import numpy as np
 
 from livermets.errors import InputError
-from livermets.measure.io import read_result_dir, write_json
+from livermets.files import write_json
+from livermets.measure.io import read_result_dir
 from livermets.planning.flr import flr_summary
 from livermets.planning.resection import PlaneResection, ResectionModel, name_resection
 from livermets.progress import ProgressCallback, report

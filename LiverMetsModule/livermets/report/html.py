@@ -13,7 +13,7 @@ import html
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from livermets.report.files import write_atomically
+from livermets.files import write_atomically
 from livermets.report.keyimages import KeyImage
 from livermets.report.tables import (METHOD_TEXT, MISSING, case_lines, format_number, lesion_details,
                                      lesion_rows, liver_lines, method_lines, plan_lines, sequence_lines)

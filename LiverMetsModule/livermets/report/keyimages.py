@@ -162,7 +162,7 @@ def write_png(rgb: np.ndarray, path: Path) -> Path:
     """Write an RGB uint8 (rows, columns, 3) array as PNG (SimpleITK)."""
     import SimpleITK as sitk
 
-    from livermets.report.files import write_atomically
+    from livermets.files import write_atomically
 
     path = Path(path)
     temporary = path.with_name(f".{path.stem}.part.png")

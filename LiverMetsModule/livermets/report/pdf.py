@@ -16,7 +16,7 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
-from livermets.report.files import write_atomically
+from livermets.files import write_atomically
 from livermets.report.keyimages import KeyImage
 from livermets.report.tables import (METHOD_TEXT, MISSING, case_lines, lesion_details, lesion_rows,
                                      liver_lines, method_lines, plan_lines, sequence_lines)

@@ -18,7 +18,7 @@ from typing import Any, Mapping, Optional
 from livermets import __version__
 from livermets.errors import InputError
 from livermets.report.deidentify import deidentify_case, deidentify_sequences
-from livermets.report.files import write_atomically
+from livermets.files import write_atomically
 
 SCHEMA_VERSION = "1.0"
 # Keys of measurements.json / plan.json about files and run time, not about the liver or the plan.

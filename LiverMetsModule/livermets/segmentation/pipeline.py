@@ -9,9 +9,7 @@ raised and nothing is written: a result folder always holds a real liver.
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +19,7 @@ import numpy as np
 
 from livermets import __version__
 from livermets.errors import InputError
+from livermets.files import write_json
 from livermets.geometry import Geometry, Volume
 from livermets.labels import RESULT_HEPATIC, RESULT_LABELS, RESULT_LESION, RESULT_LIVER, RESULT_PORTAL
 from livermets.progress import ProgressCallback, report, scaled
@@ -285,12 +284,5 @@ def write_result(result: SegmentationResult, out_dir: Union[str, os.PathLike]) -
     _write_label_file(result.liver, result.geometry, paths["liver.nii.gz"], np.uint8)
     _write_label_file(result.labels, result.geometry, paths["labels.nii.gz"], np.uint8)
     _write_label_file(result.lesions, result.geometry, paths["lesions.nii.gz"], np.uint16)
-    handle, temporary = tempfile.mkstemp(prefix=".livermets-", suffix=".json", dir=out)
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(result_summary(result), stream, indent=2)
-        os.replace(temporary, paths["lesions.json"])
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    write_json(paths["lesions.json"], result_summary(result))
     return paths

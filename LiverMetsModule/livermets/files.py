@@ -1,7 +1,8 @@
-"""Writing output files so that no half-written file is ever left behind."""
+"""Writing output files so that no half-written file is ever left behind (temporary name, then rename)."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -26,3 +27,13 @@ def write_atomically(path: Path, data: bytes) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write UTF-8 ``text`` atomically."""
+    return write_atomically(path, text.encode("utf-8"))
+
+
+def write_json(path: Path, data: dict) -> Path:
+    """Write ``data`` as indented JSON atomically."""
+    return write_text(path, json.dumps(data, indent=2) + "\n")
