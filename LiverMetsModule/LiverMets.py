@@ -154,6 +154,9 @@ class LiverMetsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.rightViewButton.connect("clicked(bool)", lambda: self.onCameraPreset("right"))
         self.ui.superiorViewButton.connect("clicked(bool)", lambda: self.onCameraPreset("superior"))
         self.ui.planButton.connect("clicked(bool)", self.onPlan)
+        self.ui.createResectionPlaneButton.connect("clicked(bool)", self.onCreateResectionPlane)
+        self.ui.showMarginsButton.connect("clicked(bool)", self.onShowMargins)
+        self.ui.showRecistLinesButton.connect("toggled(bool)", self.onShowRecistLines)
         self.ui.reportButton.connect("clicked(bool)", self.onReport)
         self.ui.snapshotButton.connect("clicked(bool)", self.onSnapshot)
         self.ui.saveSceneButton.connect("clicked(bool)", self.onSaveScene)
@@ -389,6 +392,21 @@ class LiverMetsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 parameters.segmentation, couinaudSegments=parameters.planSegments
             )
             self.ui.planResultLabel.text = result["summary"]
+
+    def onCreateResectionPlane(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Could not create the resection plane."), waitCursor=True):
+            self.logic.createResectionPlane(self._parameterNode.segmentation, onUpdate=self._showPlanePlan)
+
+    def _showPlanePlan(self, plan: dict) -> None:
+        self.ui.planePlanLabel.text = plan["summary"]
+
+    def onShowMargins(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Could not colour the liver by margin."), waitCursor=True):
+            self.logic.showMarginsOnLiver(self._parameterNode.segmentation)
+
+    def onShowRecistLines(self, visible: bool) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Could not show the RECIST lines.")):
+            self.logic.showRecistLines(self._parameterNode.segmentation, visible)
 
     def _reportFolder(self) -> pathlib.Path:
         folder = self._parameterNode.reportFolder

@@ -22,7 +22,8 @@ from livermets.progress import ProgressCallback, report
 
 from LiverMetsLib import editing, review
 from LiverMetsLib import segmentations as seg
-from LiverMetsLib.lesionTable import setLesionDistances, tableRows, updateLesionTable
+from LiverMetsLib.lesionTable import (setLesionDistances, setRecistMarkupsVisible, tableRows, updateLesionTable,
+                                      updateRecistMarkups)
 from LiverMetsLib.undo import UndoStack
 from LiverMetsLib.volumes import addVolumeNode, arrayFromVolumeNode, geometryFromVolumeNode
 
@@ -78,6 +79,7 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
         self.scene = scene
         self.undoStack = UndoStack(maximumUndoStates)
         self._writing = 0  # > 0 while a LiverMets operation changes voxels (not a user edit)
+        self._resectionSessions: dict = {}  # segmentation node ID -> PlaneResectionSession
         if terminologiesLogic is not None:
             seg.loadTerminology(terminologiesLogic)
 
@@ -151,6 +153,7 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
         created.append(tableNode)
         segmentationNode.SetNodeReferenceID(REFERENCE_TABLE, tableNode.GetID())
         updateLesionTable(segmentationNode, tableNode, geometry, couinaudLabels=couinaud)
+        updateRecistMarkups(segmentationNode, geometry)
         return StudyNodes(segmentationNode, tableNode, volumeNode)
 
     def populateFromResult(self, result, *, image: Optional[np.ndarray] = None, sequence: Optional[str] = None,
@@ -248,6 +251,49 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
                            f"FLR {plan['flr_pct']:.1f} % of the functional liver")
         return plan
 
+    # --- interactive planning -------------------------------------------------------------------
+    def createResectionPlane(self, segmentationNode, *, onUpdate: Optional[Callable[[dict], None]] = None,
+                             showRegions: bool = True):
+        """A resection plane (markups plane at the Cantlie default) whose plan numbers, "Remnant" /
+        "Resected" segments and plan table follow it as it moves; ``onUpdate(plan)`` is called after
+        each re-evaluation.  Replaces the study's previous session (its plane, plan table and
+        remnant / resected segmentation leave the scene).  Returns the
+        ``resectionPlanning.PlaneResectionSession`` (``.planeNode``, ``.plan``, ``.tableNode``)."""
+        from livermets.errors import LiverMetsError
+
+        from LiverMetsLib.resectionPlanning import PlaneResectionSession
+
+        self.checkStudy(segmentationNode)
+        sessions = self._resectionSessions
+        previous = sessions.pop(segmentationNode.GetID(), None)
+        if previous is not None:
+            previous.close(removeNodes=True)
+        try:
+            session = PlaneResectionSession(segmentationNode, onUpdate=onUpdate, showRegions=showRegions)
+        except LiverMetsError as error:
+            raise ValueError(str(error)) from error
+        sessions[segmentationNode.GetID()] = session
+        return session
+
+    def showMarginsOnLiver(self, segmentationNode):
+        """Model of the liver surface coloured by the distance (mm) to the nearest lesion
+        (red < 5, yellow 5-10, green >= 10 mm; see ``marginSurface``); returns the model node."""
+        from LiverMetsLib.marginSurface import createMarginSurface
+
+        self.checkStudy(segmentationNode)
+        return createMarginSurface(segmentationNode)
+
+    def updateRecistMarkups(self, segmentationNode) -> dict:
+        """Bring the RECIST line markups in line with the lesions (see ``lesionTable.updateRecistMarkups``)."""
+        self.checkStudy(segmentationNode)
+        return updateRecistMarkups(segmentationNode)
+
+    def showRecistLines(self, segmentationNode, visible: bool = True) -> int:
+        """Show / hide the RECIST long and short axis lines in the slice views; returns how many lines."""
+        self.checkStudy(segmentationNode)
+        updateRecistMarkups(segmentationNode)
+        return setRecistMarkupsVisible(segmentationNode, visible)
+
     def exportResultFolder(self, segmentationNode, folder: str) -> Path:
         """Write the reviewed study as a core result folder (the files of ``livermets segment``).
 
@@ -326,6 +372,7 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
             tableNode = self.scene.AddNewNodeByClass("vtkMRMLTableNode", f"{segmentationNode.GetName()} lesions")
             segmentationNode.SetNodeReferenceID(REFERENCE_TABLE, tableNode.GetID())
         updateLesionTable(segmentationNode, tableNode)
+        updateRecistMarkups(segmentationNode)
 
     @contextlib.contextmanager
     def _operation(self, label: str, segmentationNode):
@@ -476,10 +523,22 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
 
     def undo(self) -> str:
         """Undo the last LiverMets operation; returns its name."""
-        return self.undoStack.undo()
+        label = self.undoStack.undo()
+        self._refreshRecistMarkups()
+        return label
 
     def redo(self) -> str:
-        return self.undoStack.redo()
+        label = self.undoStack.redo()
+        self._refreshRecistMarkups()
+        return label
+
+    def _refreshRecistMarkups(self) -> None:
+        """RECIST lines of every study in the scene (after undo / redo restored voxels)."""
+        nodes = self.scene.GetNodesByClass("vtkMRMLSegmentationNode")
+        for index in range(nodes.GetNumberOfItems()):
+            node = nodes.GetItemAsObject(index)
+            if node.GetAttribute(seg.ATTRIBUTE_GEOMETRY) and self.lesionTableNode(node) is not None:
+                updateRecistMarkups(node)
 
     # --- tables and files -----------------------------------------------------------------------
     @staticmethod
