@@ -73,23 +73,11 @@ def lesionMeasurements(segmentationNode, segmentId: str, geometry: Optional[Geom
         measured["couinaud"] = int(np.argmax(values)) if values.any() else None
     else:
         measured["couinaud"] = seg.couinaudOfVoxels(segmentationNode, points)
-    if cached.get("distancesHash") == currentHash:
-        measured["distances_mm"] = cached.get("distances_mm", {})
-        measured["distancesHash"] = currentHash
     if cached.get("coreHash") == currentHash:
         measured.update({key: cached[key] for key in ("core", "coreHash", "coreContext") if key in cached})
     measured["hash"] = currentHash
     segment.SetTag(seg.TAG_MEASUREMENTS, json.dumps(measured))
     return measured
-
-
-def setLesionDistances(segmentationNode, segmentId: str, distancesMm: dict) -> None:
-    """Attach core-measured nearest distances (mm, keyed by structure) to the lesion's current voxels."""
-    segment = seg.getSegment(segmentationNode, segmentId)
-    cached = json.loads(seg.getTag(segment, seg.TAG_MEASUREMENTS, "{}"))
-    cached["distances_mm"] = {str(key): float(value) for key, value in distancesMm.items()}
-    cached["distancesHash"] = seg.currentContentHash(segmentationNode, segmentId)
-    segment.SetTag(seg.TAG_MEASUREMENTS, json.dumps(cached))
 
 
 def studyContextKey(segmentationNode) -> str:
@@ -156,15 +144,13 @@ def couinaudFractionsText(fractions: dict) -> str:
 
 
 def lesionDistances(measured: dict) -> dict:
-    """Nearest distances (mm) of a cached measurement: the core's (``<structure>_mm``), overridden by
-    distances a caller attached with :func:`setLesionDistances`; only those valid for the current voxels."""
+    """Nearest distances (mm) of a cached core measurement (``<structure>_mm``), when it is valid for
+    the lesion's current voxels."""
     distances = {}
     core = measured.get("core") if measured.get("coreHash") == measured["hash"] else None
     if core:
         distances.update({f"{name}_mm": value for name, value in core["nearest"].items()
                           if value is not None})
-    if measured.get("distancesHash") == measured["hash"]:
-        distances.update(measured.get("distances_mm", {}))
     return distances
 
 

@@ -22,7 +22,7 @@ from livermets.progress import ProgressCallback, report
 
 from LiverMetsLib import editing, review
 from LiverMetsLib import segmentations as seg
-from LiverMetsLib.lesionTable import (setLesionDistances, setRecistMarkupsVisible, tableRows, updateLesionTable,
+from LiverMetsLib.lesionTable import (setRecistMarkupsVisible, tableRows, updateLesionTable,
                                       updateRecistMarkups)
 from LiverMetsLib.undo import UndoStack
 from LiverMetsLib.volumes import addVolumeNode, arrayFromVolumeNode, geometryFromVolumeNode
@@ -95,8 +95,8 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
 
         ``lesions``: instance labels (0 background, 1..N) or a list of masks, all ``[k, j, i]`` on
         ``geometry``.  ``lesionTable``: optional per-lesion dicts in lesion order, as the core writes
-        them: ``confidence`` (or the detector's ``score``) and ``nearest`` (``{structure: distance mm}``,
-        from ``livermets.measure.lesions.measure_lesions``) go into the table.  ``image`` adds the source volume, or pass an
+        them; their ``confidence`` (or the detector's ``score``) goes into the table, whose measurements
+        come from ``livermets.measure.lesions.measure_lesions``.  ``image`` adds the source volume, or pass an
         existing ``volumeNode`` (its grid must be ``geometry``'s).
         """
         if not isinstance(geometry, Geometry):
@@ -118,7 +118,7 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
         created = []
         try:
             nodes = self._addStudyNodes(geometry, created, liver=liver, lesions=masks, portal=portal, hepatic=hepatic,
-                                        ivc=ivc, couinaud=couinaud, lesionTable=lesionTable, confidences=confidences,
+                                        ivc=ivc, couinaud=couinaud, confidences=confidences,
                                         image=image, sequence=sequence, volumeNode=volumeNode, name=name,
                                         progress=progress)
         except Exception:
@@ -129,21 +129,16 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
         log.info("LiverMets: %d lesions put into the scene in %.2f s", len(masks), time.perf_counter() - started)
         return nodes
 
-    def _addStudyNodes(self, geometry, created, *, liver, lesions, portal, hepatic, ivc, couinaud, lesionTable,
-                       confidences, image, sequence, volumeNode, name, progress) -> StudyNodes:
+    def _addStudyNodes(self, geometry, created, *, liver, lesions, portal, hepatic, ivc, couinaud, confidences,
+                       image, sequence, volumeNode, name, progress) -> StudyNodes:
         if image is not None:
             volumeNode = addVolumeNode(self.scene, image, geometry, f"{name} {sequence or 'image'}")
             created.append(volumeNode)
         segmentationNode = seg.createStudySegmentation(self.scene, geometry, name)
         created.append(segmentationNode)
         report(progress, 0.1, "Adding segments")
-        lesionIds = seg.fillStudySegments(segmentationNode, geometry, liver=liver, lesions=lesions, portal=portal,
-                                          hepatic=hepatic, ivc=ivc, couinaud=couinaud, confidences=confidences)
-        lesionIds = [segmentId for segmentId in lesionIds if segmentId in seg.lesionIds(segmentationNode)]
-        for segmentId, row in zip(lesionIds, lesionTable or []):
-            distances = {f"{name}_mm": value for name, value in (row.get("nearest") or {}).items() if value is not None}
-            if distances:
-                setLesionDistances(segmentationNode, segmentId, distances)
+        seg.fillStudySegments(segmentationNode, geometry, liver=liver, lesions=lesions, portal=portal,
+                              hepatic=hepatic, ivc=ivc, couinaud=couinaud, confidences=confidences)
         if volumeNode is not None:
             segmentationNode.SetNodeReferenceID(REFERENCE_SOURCE_VOLUME, volumeNode.GetID())
         if sequence:
@@ -157,14 +152,14 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
         return StudyNodes(segmentationNode, tableNode, volumeNode)
 
     def populateFromResult(self, result, *, image: Optional[np.ndarray] = None, sequence: Optional[str] = None,
-                           couinaud: Optional[np.ndarray] = None, lesionMeasurements: Optional[Sequence[dict]] = None,
+                           couinaud: Optional[np.ndarray] = None,
                            volumeNode=None, name: str = "LiverMets",
                            progress: Optional[ProgressCallback] = None) -> StudyNodes:
         """:meth:`populateScene` from a ``livermets.segmentation.pipeline.SegmentationResult``.
 
         Portal vein = result label 3, hepatic veins (with the IVC) = label 4, or a separate ``ivc``
-        mask when the result has one.  ``lesionMeasurements`` (``measure_lesions`` rows) adds the
-        nearest distances; the detector's scores come from ``result.lesion_table``.
+        mask when the result has one.  The detector's scores come from ``result.lesion_table``; the
+        lesion table measures every lesion with the core (``measure_lesions``).
         """
         from livermets.labels import RESULT_HEPATIC, RESULT_PORTAL
 
@@ -172,8 +167,6 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
         lesions = np.asarray(result.lesions)
         ids = [int(value) for value in np.unique(lesions) if value > 0]
         rowsById = {int(row.get("id", index + 1)): dict(row) for index, row in enumerate(result.lesion_table)}
-        for index, measured in enumerate(lesionMeasurements or []):
-            rowsById.setdefault(int(measured.get("id", index + 1)), {})["nearest"] = measured.get("nearest", {})
         return self.populateScene(result.geometry, liver=np.asarray(result.liver) != 0, lesions=lesions,
                                   portal=labels == RESULT_PORTAL, hepatic=labels == RESULT_HEPATIC,
                                   ivc=getattr(result, "ivc", None), couinaud=couinaud,
@@ -194,7 +187,6 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
         from livermets.errors import LiverMetsError
         from livermets.geometry import Volume
         from livermets.measure.couinaud import couinaud_map, landmarks_from_vessels
-        from livermets.measure.lesions import measure_lesions
         from livermets.progress import scaled
         from livermets.segmentation.pipeline import segment
 
@@ -213,14 +205,11 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
                 couinaud = couinaud_map(np.asarray(result.liver, dtype=bool), result.geometry, landmarks)
             except LiverMetsError as error:
                 result.warnings.append(f"No Couinaud segments: {error}")
-            report(progress, 0.85, "Measuring lesions")
-            measured = measure_lesions(result.lesions, result.labels, result.geometry, couinaud=couinaud,
-                                       liver=result.liver)
         except LiverMetsError as error:
             raise ValueError(str(error)) from error
         if not segmentVessels:
             result.labels = np.where(result.labels >= 3, 1, result.labels).astype(result.labels.dtype)
-        nodes = self.populateFromResult(result, couinaud=couinaud, lesionMeasurements=measured,
+        nodes = self.populateFromResult(result, couinaud=couinaud,
                                         sequence=result.sequences[0]["sequence"], name=name,
                                         volumeNode=volumeNodes[0], progress=scaled(progress, 0.9, 1.0))
         nodes.segmentationNode.SetAttribute("LiverMets.Warnings", " | ".join(result.warnings))
