@@ -272,7 +272,7 @@ def distance_inside_mm(mask: np.ndarray, spacing_kji_mm: Sequence[float]) -> np.
 def ball_radius_voxels(spacing_kji_mm: Sequence[float], radius_mm: float) -> list[int]:
     """Per-axis kernel radius in ITK order (i, j, k) approximating a ball of ``radius_mm``;
     an axis whose spacing exceeds the radius gets 0 (a 4 mm ball on 7.5 mm slices stays in-plane)."""
-    return [0 if s > radius_mm else int(round(radius_mm / s)) for s in spacing_kji_mm[::-1]]
+    return [0 if s > radius_mm else round(radius_mm / s) for s in spacing_kji_mm[::-1]]
 
 
 def morphology_mm(mask: np.ndarray, spacing_kji_mm: Sequence[float], radius_mm: float, operation: str) -> np.ndarray:
