@@ -163,7 +163,7 @@ def stage_segment(folder: Path, sequence: str):
 def _largest_lesion_center_kji(folder: Path, geometry):
     import numpy as np
 
-    legend = json.loads((folder / "truth" / "legend.json").read_text())
+    legend = json.loads((folder / "truth" / "legend.json").read_text(encoding="utf-8"))
     largest = max(legend["lesions"], key=lambda lesion: lesion["voxel_count"])
     return tuple(int(v) for v in np.rint(geometry.ras_to_kji(np.asarray(largest["centroid_ras_mm"]))))
 
@@ -298,7 +298,7 @@ def stage_robot(quick: bool):
     def work() -> Figures:
         if robot_user.main(arguments) != 0:
             raise RuntimeError("the robot user found no lesion to click")
-        summary = json.loads(out.read_text())["summary"]
+        summary = json.loads(out.read_text(encoding="utf-8"))["summary"]
         return Figures(robot_clicks_median=summary["median_clicks"], robot_lesions=summary["lesions"])
     return work
 

@@ -33,7 +33,7 @@ def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "demo"
     code, stdout, stderr = run_cli(["demo", "--out", str(out), "--variant", "small"])
     return {"out": out, "code": code, "stdout": stdout, "stderr": stderr,
-            "summary": json.loads((out / "demo_summary.json").read_text()) if code == 0 else None}
+            "summary": json.loads((out / "demo_summary.json").read_text(encoding="utf-8")) if code == 0 else None}
 
 
 def load(path: Path) -> dict:

@@ -53,7 +53,7 @@ def case(tmp_path_factory) -> dict[str, Path]:
     result.mkdir()
     for name in ("liver", "labels", "lesions"):
         shutil.copy(root / "phantom" / "truth" / f"{name}.nii.gz", result / f"{name}.nii.gz")
-    legend = json.loads((root / "phantom" / "truth" / "legend.json").read_text())
+    legend = json.loads((root / "phantom" / "truth" / "legend.json").read_text(encoding="utf-8"))
     (result / "lesions.json").write_text(json.dumps({
         "lesions": [{key: lesion[key] for key in ("id", "center_ras_mm", "volume_ml")}
                     for lesion in legend["lesions"]],

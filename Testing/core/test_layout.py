@@ -13,7 +13,7 @@ MODULE_DIR = REPO / "LiverMetsModule"
 
 
 def cmake_list(variable: str) -> set[str]:
-    text = (MODULE_DIR / "CMakeLists.txt").read_text()
+    text = (MODULE_DIR / "CMakeLists.txt").read_text(encoding="utf-8")
     match = re.search(rf"set\({variable}\s+(.*?)\)", text, re.S)
     assert match, f"{variable} not set in LiverMetsModule/CMakeLists.txt"
     return set(match.group(1).split())
@@ -51,7 +51,7 @@ def test_cmake_copies_every_top_level_resource():
 def imported_top_modules(package: Path) -> set[str]:
     names = set()
     for path in package.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
             if isinstance(node, ast.Import):
                 names |= {alias.name.split(".")[0] for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

@@ -136,7 +136,7 @@ def write_result_folder(folder: Path) -> Geometry:
 def obj_objects(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Parse our OBJ: object name -> (points, 0-based triangles)."""
     objects, points, name, faces = {}, [], None, []
-    for line in path.read_text().splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines():
         if line.startswith("o "):
             if name:
                 objects[name] = faces
@@ -170,8 +170,8 @@ def test_export_stl_and_obj_of_a_result_folder(tmp_path):
     obj_path, mtl_path = export_models(tmp_path / "result", tmp_path / "obj", file_format="obj", frame="LPS")
     objects = obj_objects(obj_path)
     assert list(objects) == ["liver", "portal_vein", "hepatic_veins", "lesion_001", "lesion_002"]
-    assert obj_path.read_text().startswith("# LiverMets") and "LPS mm" in obj_path.read_text().splitlines()[0]
-    assert "newmtl lesion_002" in mtl_path.read_text()
+    assert obj_path.read_text(encoding="utf-8").startswith("# LiverMets") and "LPS mm" in obj_path.read_text(encoding="utf-8").splitlines()[0]
+    assert "newmtl lesion_002" in mtl_path.read_text(encoding="utf-8")
     points, triangles = objects["lesion_002"]
     lesion_ras = geometry.kji_to_ras(np.array([10.0, 32.0, 20.0]))
     assert np.allclose(points[np.unique(triangles)].mean(axis=0), lesion_ras * [-1, -1, 1], atol=0.5)
@@ -196,6 +196,6 @@ def test_command_line_writes_models(tmp_path, capsys):
     code = main(["--quiet", "export-models", str(tmp_path / "result"), "--out", str(tmp_path / "m"),
                  "--format", "obj", "--frame", "lps"])
     assert code == 0
-    assert (tmp_path / "m" / "models.obj").read_text().splitlines()[0].endswith("LPS mm")
+    assert (tmp_path / "m" / "models.obj").read_text(encoding="utf-8").splitlines()[0].endswith("LPS mm")
     assert main(["--quiet", "export-models", str(tmp_path / "missing"), "--out", str(tmp_path / "m")]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -230,7 +230,7 @@ def test_written_files_carry_the_geometry(tmp_path, ph):
     assert np.array_equal(sitk.GetArrayFromImage(labels), ph.labels)
     assert sitk.ReadImage(str(paths["lesions"])).GetPixelID() == sitk.sitkUInt16
     assert np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(paths["hbp"]))), ph.images["hbp"])
-    legend = json.loads(paths["legend"].read_text())
+    legend = json.loads(paths["legend"].read_text(encoding="utf-8"))
     assert legend["liver_volume_ml"] == ph.legend["liver_volume_ml"]
 
 
@@ -296,7 +296,7 @@ def test_command_writes_the_phantom(tmp_path, capsys):
                      "--sequences", "ct,T2", "--no-cyst"])
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == ["ct.nii.gz", "t2.nii.gz", "truth"]
-    legend = json.loads((out / "truth" / "legend.json").read_text())
+    legend = json.loads((out / "truth" / "legend.json").read_text(encoding="utf-8"))
     assert legend["seed"] == 2 and legend["sequences"] == ["ct", "t2"] and legend["cysts"] == []
     printed = capsys.readouterr().out
     assert f"{len(legend['lesions'])} metastases" in printed and str(out) in printed

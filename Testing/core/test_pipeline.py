@@ -123,7 +123,7 @@ def test_result_contract_on_an_oblique_grid(oblique_case, oblique_result, tmp_pa
         assert written.geometry.same_grid(oblique_case.geometry, 1e-3)
         assert np.allclose(written.geometry.direction_lps, OBLIQUE, atol=1e-5)
     assert np.array_equal(read_image(paths["liver.nii.gz"]).array, result.liver)
-    summary = json.loads(paths["lesions.json"].read_text())
+    summary = json.loads(paths["lesions.json"].read_text(encoding="utf-8"))
     assert {"lesions", "sequences", "timings_s", "alignment", "warnings", "engine", "version"} <= set(summary)
     assert summary["liver_volume_ml"] == pytest.approx(result.liver_volume_ml, rel=1e-3)
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temporary left
@@ -181,7 +181,7 @@ def test_segment_command_two_phases(oblique_case, tmp_path, capsys):
     )
     printed = capsys.readouterr().out
     assert "liver volume:" in printed and "lesions found:" in printed and "t2 (argument" in printed
-    summary = json.loads((tmp_path / "res" / "lesions.json").read_text())
+    summary = json.loads((tmp_path / "res" / "lesions.json").read_text(encoding="utf-8"))
     assert [s["sequence"] for s in summary["sequences"]] == ["t2", "hbp"]
     # each input image is named relative to the result folder, so `livermets report` finds it
     assert [(tmp_path / "res" / s["file"]).resolve() for s in summary["sequences"]] == \

@@ -138,7 +138,7 @@ def test_plan_command_writes_plan_and_remnant(tmp_path):
     code = main(["--quiet", "plan", str(tmp_path), "--plane", "10,0,0,1,0,0", "--height-cm", "170",
                  "--weight-kg", "65", "--liver-condition", "normal"])
     assert code == 0
-    plan = json.loads((tmp_path / "plan.json").read_text())
+    plan = json.loads((tmp_path / "plan.json").read_text(encoding="utf-8"))
     assert plan["kind"] == "plane" and 0 < plan["flr_pct"] < 100
     from livermets.imageio import read_image
     remnant = read_image(tmp_path / "remnant.nii.gz").array > 0

@@ -58,7 +58,7 @@ def case(tmp_path_factory) -> dict:
     result.mkdir()
     for name in ("liver", "labels", "lesions"):
         shutil.copy(root / "phantom" / "truth" / f"{name}.nii.gz", result / f"{name}.nii.gz")
-    legend = json.loads((root / "phantom" / "truth" / "legend.json").read_text())
+    legend = json.loads((root / "phantom" / "truth" / "legend.json").read_text(encoding="utf-8"))
     (result / "lesions.json").write_text(json.dumps({
         "lesions": [{key: lesion[key] for key in LESION_KEYS} for lesion in legend["lesions"]],
         "sequences": {"hbp": "../phantom/hbp.nii.gz"}, "timings_s": {"segment": 12.5}}))
@@ -139,7 +139,7 @@ def pdf_text(path: Path) -> str:
 
 def test_report_shows_every_number_of_the_results_file(case, tmp_path):
     files = build_report(case["result"], tmp_path, pdf=True, dicom_dir=case["dicom"])
-    document = json.loads(files.results_json.read_text())
+    document = json.loads(files.results_json.read_text(encoding="utf-8"))
     assert validate(document) == []
 
     lesion_ids = [int(v) for v in np.unique(read_image(case["result"] / "lesions.nii.gz").array) if v]
@@ -202,7 +202,7 @@ def test_patient_name_with_markup_is_shown_as_text(case, tmp_path):
 
 def test_deidentified_report_carries_no_identifier(case, tmp_path):
     files = build_report(case["result"], tmp_path, pdf=True, deidentify=True, dicom_dir=case["dicom"])
-    outputs = {"html": files.html.read_text(encoding="utf-8"), "json": files.results_json.read_text(),
+    outputs = {"html": files.html.read_text(encoding="utf-8"), "json": files.results_json.read_text(encoding="utf-8"),
                "pdf bytes": files.pdf.read_bytes().decode("latin-1"), "pdf text": pdf_text(files.pdf)}
     for name, text in outputs.items():
         for identifier in IDENTIFIERS + ("hbp.nii.gz",):

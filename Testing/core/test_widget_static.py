@@ -197,7 +197,7 @@ def test_phantom_case_is_generated_once_into_the_cache(tmp_path):
     paths = sampleData.phantomCaseFiles(tmp_path, seed=3, variant="small", sequences=("hbp",))
     assert set(paths) == {"hbp", "anatomy", "liver", "labels", "lesions", "couinaud", "legend"}
     assert all(path.exists() for path in paths.values())
-    legend = json.loads(paths["legend"].read_text())
+    legend = json.loads(paths["legend"].read_text(encoding="utf-8"))
     lesions = sitk.GetArrayFromImage(sitk.ReadImage(str(paths["lesions"])))
     assert lesions.max() == len(legend["lesions"]) and lesions.max() >= 1  # truth matches its legend
     stamp = paths["hbp"].stat().st_mtime_ns

@@ -30,12 +30,12 @@ def test_report_of_a_reviewed_phantom_study(scene, logic, tmp_path):
     assert np.array_equal(written, np.where(ph.lesions == len(lesionIds), 0, ph.lesions))
     assert read_image(folder / "image.nii.gz").geometry.same_grid(ph.geometry)
     # The Couinaud segments of the scene are used as they are (not recomputed).
-    measurements = json.loads((folder / "measurements.json").read_text())
+    measurements = json.loads((folder / "measurements.json").read_text(encoding="utf-8"))
     assert measurements["couinaud_method"] == "from the existing couinaud.nii.gz"
     assert {lesion["id"] for lesion in measurements["lesions"]} == kept
-    results = json.loads((folder / "report" / "results.json").read_text())
+    results = json.loads((folder / "report" / "results.json").read_text(encoding="utf-8"))
     assert {lesion["id"] for lesion in results["lesions"]} == kept
-    page = (folder / "report" / "report.html").read_text()
+    page = (folder / "report" / "report.html").read_text(encoding="utf-8")
     assert html == str(folder / "report" / "report.html")
     assert f"{measurements['liver_volume_ml']:.1f} ml" in page
 
