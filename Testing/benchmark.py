@@ -239,10 +239,17 @@ class _SlicerCase:
                        "portal": labels == 3, "hepatic": labels == 4}
         seedKji = _largest_lesion_center_kji(folder, self.volume.geometry)
         self.seedRas = self.volume.geometry.kji_to_ras(np.asarray(seedKji, dtype=float))
+        self.largestLesion = int(self.arrays["lesions"][seedKji])
         self.nodes = self.populate() if populate else None
 
-    def populate(self, lesions=True):
-        arrays = dict(self.arrays, lesions=self.arrays["lesions"] if lesions else ())
+    def populate(self, missing: int = 0):
+        """Put the truth into the scene; lesion number ``missing`` left out (a lesion the detector missed)."""
+        lesions = self.arrays["lesions"]
+        if missing:
+            lesions = lesions.copy()
+            lesions[lesions == missing] = 0
+            lesions[lesions > missing] -= 1
+        arrays = dict(self.arrays, lesions=lesions)
         return self.logic.populateScene(self.volume.geometry, image=self.volume.array, sequence="hbp", **arrays)
 
 
@@ -252,8 +259,9 @@ def stage_populate(folder: Path):
 
 
 def stage_click(folder: Path):
+    """The missed largest lesion added with one click to a study holding all the others."""
     case = _SlicerCase(folder, populate=False)
-    nodes = case.populate(lesions=False)
+    nodes = case.populate(missing=case.largestLesion)
     return lambda: case.logic.addLesionFromPoint(nodes.segmentationNode, case.seedRas)
 
 

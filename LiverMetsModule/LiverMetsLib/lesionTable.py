@@ -14,12 +14,14 @@ the slice views once :func:`setRecistMarkupsVisible` asks for them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from typing import Optional
 
 import numpy as np
 from livermets.geometry import Geometry
+from livermets.labels import RESULT_HEPATIC, RESULT_PORTAL
 from livermets.measure.lesion_size import recist_axes, volume_ml
 
 from LiverMetsLib import segmentations as seg
@@ -93,6 +95,35 @@ def studyContextKey(segmentationNode) -> str:
     return "|".join(parts)
 
 
+# Distance maps of the vessels and the capsule per segmentation node, reused while the structures
+# they come from are unchanged (adding or editing one lesion then costs no new maps). A few studies at most.
+_distanceCache: dict = {}
+_DISTANCE_CACHE_STUDIES = 4
+
+
+def _studyDistances(segmentationNode, arrays: dict, geometry: Geometry) -> dict:
+    """The core's ``structure_distances`` of this study, from the cache when the liver, vessel and
+    IVC voxels are the same as when they were computed."""
+    from livermets.measure.lesions import BOX_PAD_VOXELS, structure_distances
+    from livermets.measure.surface import crop_box
+
+    labels, liver = arrays["labels"], arrays["liver"]
+    digest = hashlib.sha1()
+    for mask in (labels == RESULT_PORTAL, labels == RESULT_HEPATIC, liver,
+                 arrays["ivc"] if arrays["ivc"] is not None else np.zeros(0, bool)):
+        digest.update(np.packbits(mask).tobytes())
+    key = (digest.hexdigest(), geometry)
+    cached = _distanceCache.get(segmentationNode.GetID())
+    if cached is None or cached[0] != key:
+        box = crop_box(liver | (arrays["lesions"] > 0), pad=BOX_PAD_VOXELS)
+        cached = (key, structure_distances(labels, geometry, liver, ivc=arrays["ivc"], box=box))
+        _distanceCache.pop(segmentationNode.GetID(), None)
+        _distanceCache[segmentationNode.GetID()] = cached
+        while len(_distanceCache) > _DISTANCE_CACHE_STUDIES:
+            _distanceCache.pop(next(iter(_distanceCache)))
+    return cached[1]
+
+
 def measureChangedLesions(segmentationNode, geometry: Optional[Geometry] = None) -> list[str]:
     """Run the core's ``measure_lesions`` on the lesion segments whose cached measurement is stale
     (voxels or study context changed) and cache the rows; returns the segment IDs measured.
@@ -119,8 +150,16 @@ def measureChangedLesions(segmentationNode, geometry: Optional[Geometry] = None)
             measuredIds.append(segmentId)
             region = tuple(slice(o, o + n) for o, n in zip(offset, crop.shape))
             instances[region][crop] = len(measuredIds)
-    rows = measure_lesions(instances, arrays["labels"], geometry, couinaud=arrays["couinaud"],
-                           liver=arrays["liver"], ivc=arrays["ivc"]) if measuredIds else []
+    rows = []
+    if measuredIds:
+        distances = _studyDistances(segmentationNode, arrays, geometry)
+        try:
+            rows = measure_lesions(instances, arrays["labels"], geometry, couinaud=arrays["couinaud"],
+                                   liver=arrays["liver"], ivc=arrays["ivc"], distances=distances)
+        except ValueError:  # a lesion outside the cached maps' box: measure with fresh maps
+            _distanceCache.pop(segmentationNode.GetID(), None)
+            rows = measure_lesions(instances, arrays["labels"], geometry, couinaud=arrays["couinaud"],
+                                   liver=arrays["liver"], ivc=arrays["ivc"])
     coreById = {segmentId: row for segmentId, row in zip(measuredIds, rows)}
     for segmentId, measured in stale:
         measured.update({"core": coreById.get(segmentId), "coreHash": measured["hash"],

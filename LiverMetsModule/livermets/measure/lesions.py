@@ -59,9 +59,19 @@ def vessel_masks(labels: np.ndarray, geometry: Geometry, ivc: Optional[np.ndarra
     return {"portal": labels == RESULT_PORTAL, "hepatic": hepatic_and_ivc & ~ivc, "ivc": ivc}
 
 
+def structure_distances(labels: np.ndarray, geometry: Geometry, liver: np.ndarray, *,
+                        ivc: Optional[np.ndarray] = None, box: Optional[tuple] = None) -> dict[str, StructureDistance]:
+    """Distance maps (mm) to the portal veins, hepatic veins, IVC and the outside of the liver
+    (capsule), within ``box``. They depend only on ``labels`` values 3 / 4, ``liver`` and ``ivc``,
+    so a caller may reuse them for further lesions while those stay the same."""
+    structures = dict(vessel_masks(labels, geometry, ivc))
+    structures["capsule"] = ~np.asarray(liver, dtype=bool)
+    return {name: StructureDistance(mask, geometry, box) for name, mask in structures.items()}
+
+
 def measure_lesions(lesions: np.ndarray, labels: np.ndarray, geometry: Geometry, *,
                     couinaud: Optional[np.ndarray] = None, liver: Optional[np.ndarray] = None,
-                    ivc: Optional[np.ndarray] = None,
+                    ivc: Optional[np.ndarray] = None, distances: Optional[dict[str, StructureDistance]] = None,
                     progress: Optional[ProgressCallback] = None) -> list[dict]:
     """Measure every lesion instance.
 
@@ -79,6 +89,8 @@ def measure_lesions(lesions: np.ndarray, labels: np.ndarray, geometry: Geometry,
         Whole liver (for the capsule distance); default ``labels > 0``.
     ivc : bool array, optional
         Explicit IVC mask; default estimated from label 4.
+    distances : dict, optional
+        :func:`structure_distances` of this study, computed earlier (every lesion must lie in their box).
 
     Returns
     -------
@@ -89,13 +101,15 @@ def measure_lesions(lesions: np.ndarray, labels: np.ndarray, geometry: Geometry,
     ids = [int(v) for v in np.unique(lesions) if v != 0]
     if not ids:
         return []
-    box = crop_box(liver | (lesions > 0), pad=BOX_PAD_VOXELS)
+    if distances is None:
+        report(progress, 0.05, "distance maps of vessels and liver surface")
+        distances = structure_distances(labels, geometry, liver, ivc=ivc,
+                                        box=crop_box(liver | (lesions > 0), pad=BOX_PAD_VOXELS))
+    box = distances["capsule"].box
     offset = np.array([s.start for s in box])
-    report(progress, 0.05, "distance maps of vessels and liver surface")
-    structures = dict(vessel_masks(labels, geometry, ivc))
-    structures["capsule"] = ~liver
-    distances = {name: StructureDistance(mask, geometry, box) for name, mask in structures.items()}
     lesion_box = lesions[box]
+    if np.count_nonzero(lesion_box) != np.count_nonzero(lesions):
+        raise ValueError("a lesion lies outside the box of the given distance maps: compute them anew")
     areas = _surface_areas_mm2(lesion_box, geometry.spacing_mm)
     results = []
     for number, lesion_id in enumerate(ids):

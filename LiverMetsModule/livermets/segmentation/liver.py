@@ -10,12 +10,16 @@ Method (no trained model; every threshold is derived from the image itself)
 4. Liver intensity hypotheses: the peaks of the intensity histogram of *homogeneous* voxels
    deep inside the patient's right half (RAS +x is the patient's right), each with its left /
    right half widths (to the half maximum or the next valley) as spreads.
-5. For each hypothesis: band = mode +- 2.5 spreads; an opening (6 mm, 10 mm if that leaks past
-   6 l) cuts thin bridges to spleen, stomach, heart, kidney and body wall; the component
-   holding most seed voxels is kept and regrown inside the band. The most liver-like result
-   wins (volume, share on the patient's right, depth below the body surface).
-6. A threshold level set with curvature regularisation regrows the organ from a strongly
-   opened core, then slice-to-slice footprint propagation removes sideways leaks.
+5. For each hypothesis: band = mode +- 2.5 spreads; an opening (6 mm) cuts thin bridges to
+   spleen, stomach, heart, kidney and body wall; the component holding most seed voxels is kept
+   and regrown inside the band. While that organ is implausible (volume, share on the patient's
+   right, share of the body) the separation is made stronger: 10 mm opening, then a band of
+   1.5 spreads (a liver darker than muscle shares its wide band with the body wall). The most
+   liver-like result wins (volume, share on the patient's right, depth below the body surface).
+6. The band is widened to the 5th-95th percentiles of the organ's filled interior (livers with
+   two intensity populations), and a threshold level set with curvature regularisation regrows
+   the organ from a core opened as strongly as possible (10, 8, 6 mm) while keeping at least
+   30 % of it; then slice-to-slice footprint propagation removes sideways leaks.
 7. Whole organ: closing (mm), 2D hole filling along the axial axis and 3D hole filling put
    back vessels and lesions enclosed by liver; light Gaussian smoothing, then the mask is
    resampled to the input grid.
@@ -34,9 +38,14 @@ from livermets.geometry import Geometry
 from livermets.progress import ProgressCallback, report
 from livermets.segmentation import morphology as morph
 
-CORE_RADII_MM = (6.0, 10.0)  # opening radii tried to separate the liver from its neighbours
-BAND_SDS = 2.5  # half width of the liver intensity band, in spreads of its mode
-LEVEL_SET_START_MM = 10.0  # opening radius of the level set's starting core
+# (band half width in spreads of the mode, opening radius mm), tried in order until the organ
+# separated from its neighbours is plausible
+SEPARATION_STEPS = ((2.5, 6.0), (2.5, 10.0), (1.5, 6.0), (1.5, 10.0))
+BAND_SDS = 2.5  # default half width of the liver intensity band, in spreads of its mode
+INTERIOR_MARGIN_MM = 4.0  # the organ's interior, sampled to widen the band, is this far inside
+INTERIOR_PERCENTILES = (5.0, 95.0)
+LEVEL_SET_START_MM = (10.0, 8.0, 6.0)  # opening radii of the level set's starting core, tried in order
+CORE_KEEP_SHARE = 0.3  # ... the first that keeps at least this share of the organ is used
 LEVEL_SET_ITERATIONS = 150
 LEVEL_SET_CURVATURE = 2.0  # weight of the smoothness term against intensity-driven growth
 WORK_SPACING_MM = 2.0  # finest in-plane spacing of the working grid
@@ -251,7 +260,7 @@ def segment_liver(
         work = n4_correct(work, work_geometry, body)
     report(progress, 0.35, "liver: intensity model")
     smooth = _smooth(work, work_geometry, 1.5)
-    liver, (mu, sd_low, sd_high) = _best_hypothesis(
+    liver, (mu, sd_low, sd_high, width) = _best_hypothesis(
         smooth, work_geometry, body, is_ct=is_ct, progress=progress
     )
     if not liver.any():
@@ -261,7 +270,8 @@ def segment_liver(
             "abdomen) was found; is this an abdominal scan covering the liver?"
         )
     report(progress, 0.7, "liver: level-set refinement")
-    liver = _level_set(smooth, work_geometry, liver, mu - BAND_SDS * sd_low, mu + BAND_SDS * sd_high)
+    lower, upper = _widen_band(smooth, work_geometry, liver, mu - width * sd_low, mu + width * sd_high)
+    liver = _level_set(smooth, work_geometry, liver, lower, upper)
     report(progress, 0.75, "liver: filling vessels and lesions")
     liver = _whole_organ(liver, work_geometry)
     liver = _propagate_footprint(liver, work_geometry)
@@ -319,14 +329,15 @@ def _best_hypothesis(
     *,
     is_ct: bool,
     progress: Optional[ProgressCallback],
-) -> tuple[np.ndarray, tuple[float, float, float]]:
+) -> tuple[np.ndarray, tuple[float, float, float, float]]:
     """Try each intensity mode of homogeneous right-sided tissue; keep the most liver-like organ.
 
-    Score = volume (ml) x (fraction on the patient's right)^4 x (fraction deeper than 10 mm),
+    Score = volume (ml) x (fraction on the patient's right)^4 x (fraction deeper than 10 mm)^4,
     zero outside the plausible volume range, when less than :data:`MIN_RIGHT_SHARE` lies right
     or more than :data:`MAX_BODY_SHARE` of the body is taken: the liver is the largest deep
     organ of the right upper abdomen, while bands catching muscle, bowel or fat spread
-    symmetrically along the body wall.
+    symmetrically along the body wall. Returns the organ and ``(mode, spread below, spread
+    above, band half width in spreads)``.
     """
     priors = _priors(geometry, body)
     low, high = np.percentile(smooth[body], [1, 99.5])
@@ -342,7 +353,7 @@ def _best_hypothesis(
         )
     local_sd = _local_sd(smooth, geometry, 4.0)
     homogeneous = candidates & (local_sd <= np.percentile(local_sd[candidates], 40))
-    best, best_score, best_model = np.zeros(body.shape, dtype=bool), 0.0, (0.0, 0.0, 0.0, 0.0)
+    best, best_score, best_model = np.zeros(body.shape, dtype=bool), 0.0, (0.0, 0.0, 0.0, BAND_SDS)
     sample = smooth[homogeneous]
     modes = _histogram_modes(sample, float(low), float(high))
     noise_sd = float(np.median(local_sd[homogeneous]))
@@ -350,23 +361,24 @@ def _best_hypothesis(
         # a spread cut short by a neighbouring peak is never narrower than the image noise
         sd_low, sd_high = max(sd_low, noise_sd), max(sd_high, noise_sd)
         report(progress, 0.35 + 0.4 * index / max(len(modes), 1), "liver: testing an intensity model")
-        band = (smooth >= mu - BAND_SDS * sd_low) & (smooth <= mu + BAND_SDS * sd_high) & body
         seed = homogeneous & (np.abs(smooth - mu) <= min(sd_low, sd_high))
-        for radius_mm in CORE_RADII_MM:  # a larger opening only when the smaller one leaks
+        # separation made stronger (narrower band, larger opening) only while the result is implausible
+        for width, radius_mm in SEPARATION_STEPS:
+            band = (smooth >= mu - width * sd_low) & (smooth <= mu + width * sd_high) & body
             organ = _select_organ(band, seed, geometry, radius_mm)
             volume_ml = float(organ.sum()) * geometry.voxel_volume_ml
-            if volume_ml <= MAX_LIVER_ML:
+            right_share = float(priors.right[organ].mean()) if organ.any() else 0.0
+            body_share = float(organ.sum()) / float(body.sum())
+            if MIN_LIVER_ML <= volume_ml <= MAX_LIVER_ML and right_share >= MIN_RIGHT_SHARE and (
+                body_share <= MAX_BODY_SHARE
+            ):
                 break
-        right_share = float(priors.right[organ].mean())
-        body_share = float(organ.sum()) / float(body.sum())
-        if not MIN_LIVER_ML <= volume_ml <= MAX_LIVER_ML or right_share < MIN_RIGHT_SHARE or (
-            body_share > MAX_BODY_SHARE
-        ):
+        else:
             continue
-        score = volume_ml * right_share**4 * float(priors.deep[organ].mean())
+        score = volume_ml * right_share**4 * float(priors.deep[organ].mean())**4
         if score > best_score:
-            best, best_score, best_model = organ, score, (mu, sd_low, sd_high, radius_mm)
-    return best, best_model[:3]
+            best, best_score, best_model = organ, score, (mu, sd_low, sd_high, width)
+    return best, best_model
 
 
 def _select_organ(band: np.ndarray, seed: np.ndarray, geometry: Geometry, radius_mm: float) -> np.ndarray:
@@ -392,6 +404,23 @@ def _select_organ(band: np.ndarray, seed: np.ndarray, geometry: Geometry, radius
     return morph.largest_component(grown | organ, geometry)
 
 
+def _widen_band(
+    smooth: np.ndarray, geometry: Geometry, organ: np.ndarray, lower: float, upper: float
+) -> tuple[float, float]:
+    """Widen ``lower..upper`` to the central range of the organ's filled interior.
+
+    The organ was found inside one histogram mode; a liver with two intensity populations
+    (zonal enhancement, fat, iron, residual bias) holds voxels outside that band. Its interior
+    (closed, holes filled, eroded away from the outline) samples them.
+    """
+    interior = morph.fill_holes_2d(morph.close_mm(organ, geometry, 8.0), geometry.axial_axis())
+    interior = morph.erode_mm(interior, geometry, INTERIOR_MARGIN_MM)
+    if interior.sum() < 100:
+        return lower, upper
+    low, high = np.percentile(smooth[interior], INTERIOR_PERCENTILES)
+    return min(lower, float(low)), max(upper, float(high))
+
+
 def _level_set(
     smooth: np.ndarray, geometry: Geometry, organ: np.ndarray, lower: float, upper: float
 ) -> np.ndarray:
@@ -399,10 +428,12 @@ def _level_set(
     doi:10.1007/978-3-540-39899-8_69): the front advances inside ``lower..upper`` and its
     curvature term keeps it from squeezing through thin bridges into neighbours."""
     band = (smooth >= lower) & (smooth <= upper)
-    core = morph.open_mm(organ & band, geometry, LEVEL_SET_START_MM)
-    core = morph.largest_component(core, geometry)
-    if core.sum() < 100:
-        core = organ
+    core = organ
+    for radius_mm in LEVEL_SET_START_MM:  # the strongest opening that keeps most of the organ
+        opened = morph.largest_component(morph.open_mm(organ & band, geometry, radius_mm), geometry)
+        if opened.sum() >= CORE_KEEP_SHARE * organ.sum():
+            core = opened
+            break
     start = sitk.SignedMaurerDistanceMap(
         morph.to_sitk(core.astype(np.uint8), geometry),
         insideIsPositive=True,
