@@ -513,6 +513,7 @@ def parent_main(args: argparse.Namespace) -> int:
     _note(f"# LiverMets benchmark{' (quick: smaller inputs, one run each)' if args.quick else ''}; "
           f"{THREADS} threads; {os.cpu_count()} CPUs; Python {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory(prefix="livermets-benchmark-") as root:
+        os.environ["TMPDIR"] = root  # the stage processes' scratch files go where they are removed
         inputs = Inputs(Path(root), args.quick)
         for stage in chosen:
             reason = slicer_reason if stage.slicer else None

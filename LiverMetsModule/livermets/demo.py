@@ -272,9 +272,9 @@ def run_demo(out_dir: Union[str, Path], *, seed: int = 0, variant: str = "standa
         return phantom
 
     def segment_stage(progress):
-        volumes = {sequence: read_image(phantom_dir / f"{sequence}.nii.gz") for sequence in DEMO_SEQUENCES}
-        result = segment(volumes, list(DEMO_SEQUENCES), progress=progress)
-        write_result(result, result_dir)
+        files = [phantom_dir / f"{sequence}.nii.gz" for sequence in DEMO_SEQUENCES]
+        result = segment([read_image(path) for path in files], list(DEMO_SEQUENCES), progress=progress)
+        write_result(result, result_dir, input_files=files)
         return result.warnings
 
     phantom = stages.run("phantom", phantom_stage)
@@ -292,8 +292,7 @@ def run_demo(out_dir: Union[str, Path], *, seed: int = 0, variant: str = "standa
     else:
         plan_skipped = f"no Couinaud segments ({measurements.get('couinaud_method')})"
         warnings.append(f"the plan was left out: {plan_skipped}")
-    files = stages.run("report", build_report, result_dir, report_dir,
-                       images={DEMO_SEQUENCES[0]: phantom_dir / f"{DEMO_SEQUENCES[0]}.nii.gz"})
+    files = stages.run("report", build_report, result_dir, report_dir)
     stages.run("models", export_models, result_dir, models_dir)
     summary = DemoSummary(
         out_dir=out, seed=int(seed), variant=variant, sequences=DEMO_SEQUENCES,

@@ -156,3 +156,14 @@ def test_phantom_landmarks_reproduce_the_phantom_segments():
     assert (found == truth).mean() > 0.95
     right_found, right_truth = np.isin(found, DEMO_SEGMENTS), np.isin(truth, DEMO_SEGMENTS)
     assert 2 * (right_found & right_truth).sum() / (right_found.sum() + right_truth.sum()) > 0.99
+
+
+def test_result_folder_names_its_images_so_report_runs_on_it_alone(demo, tmp_path):
+    """The result folder stands on its own: `livermets report RESULTDIR` finds the images it names."""
+    result = demo["out"] / "result"
+    sequences = load(result / "lesions.json")["sequences"]
+    assert [entry["sequence"] for entry in sequences] == ["hbp", "portal_venous", "t2", "dwi"]
+    for entry in sequences:
+        assert (result / entry["file"]).resolve() == (demo["out"] / "phantom" / f"{entry['sequence']}.nii.gz").resolve()
+    assert main(["--quiet", "report", str(result), "--out", str(tmp_path / "again"), "--no-pictures"]) == 0
+    assert (tmp_path / "again" / "report.html").is_file()

@@ -11,7 +11,6 @@ When no liver is found the command fails with exit code 2 and writes nothing.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from livermets.errors import InputError
@@ -63,11 +62,7 @@ def run(args: argparse.Namespace, progress: ProgressCallback) -> int:
     result = segment(
         volumes, args.sequence, engine=args.engine, hints=hints, align=not args.no_align, progress=progress
     )
-    out = Path(args.out).resolve()
-    for entry, path in zip(result.sequences, args.images):
-        if Path(path).is_file():  # lets `livermets report` find the image again
-            entry["file"] = os.path.relpath(Path(path).resolve(), out)
-    paths = write_result(result, args.out)
+    paths = write_result(result, args.out, input_files=args.images)
     used = ", ".join(f"{s['sequence']} ({s['source']}, {s['confidence']:.2f})" for s in result.sequences)
     print(f"liver volume: {result.liver_volume_ml:.0f} ml")
     print(f"lesions found: {len(result.lesion_table)}")

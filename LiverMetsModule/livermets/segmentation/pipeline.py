@@ -270,9 +270,12 @@ def result_summary(result: SegmentationResult) -> dict:
     }
 
 
-def write_result(result: SegmentationResult, out_dir: Union[str, os.PathLike]) -> dict[str, Path]:
+def write_result(result: SegmentationResult, out_dir: Union[str, os.PathLike], *,
+                 input_files: Sequence[Optional[Union[str, os.PathLike]]] = ()) -> dict[str, Path]:
     """Write ``liver.nii.gz``, ``labels.nii.gz``, ``lesions.nii.gz`` and ``lesions.json``.
 
+    ``input_files``: the image file of each input, in order (None for a DICOM folder); each is
+    named in ``lesions.json`` relative to ``out_dir`` so that ``measure`` and ``report`` find it.
     Every file is written under a temporary name and renamed, so no half-written or empty
     file is ever presented under a result name. Returns name -> path.
     """
@@ -280,6 +283,9 @@ def write_result(result: SegmentationResult, out_dir: Union[str, os.PathLike]) -
         raise InputError("this result has an empty liver; nothing to write")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    for entry, path in zip(result.sequences, input_files):
+        if path is not None and Path(path).is_file():
+            entry["file"] = os.path.relpath(Path(path).resolve(), out.resolve())
     paths = {name: out / name for name in RESULT_FILES}
     _write_label_file(result.liver, result.geometry, paths["liver.nii.gz"], np.uint8)
     _write_label_file(result.labels, result.geometry, paths["labels.nii.gz"], np.uint8)
