@@ -19,7 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
+from livermets.errors import InputError
+from livermets.geometry import Geometry
 from livermets.sequences import Polarity
+from livermets.sequences import check as check_sequence
 
 MAD_TO_SD = 1.4826
 
@@ -338,3 +341,22 @@ def split_by_distance(mask: np.ndarray, spacing_kji_mm: Sequence[float], *, dept
     key = parts.astype(np.int64) * (int(flood.max()) + 1) + flood
     _, labels = np.unique(np.where(mask, key, -1), return_inverse=True)
     return labels.reshape(mask.shape).astype(np.int32)
+
+
+def checked_images(images: dict, liver: np.ndarray, geometry: Geometry, *, task: str) -> dict[str, np.ndarray]:
+    """``images`` keyed by canonical sequence name as float32, after checking that they and the
+    liver mask lie on ``geometry`` and the liver is not empty; ``InputError`` naming the problem."""
+    if not images:
+        raise InputError(f"no image given for {task}; pass at least one sequence")
+    checked = {}
+    for name, image in images.items():
+        image = np.asarray(image)
+        if tuple(image.shape) != geometry.shape:
+            raise InputError(f"the {name} image has shape {image.shape} but the grid is {geometry.shape}; "
+                             "resample all sequences onto one grid first")
+        checked[check_sequence(name)] = image.astype(np.float32)
+    if tuple(np.shape(liver)) != geometry.shape:
+        raise InputError(f"the liver mask has shape {np.shape(liver)} but the grid is {geometry.shape}")
+    if not np.asarray(liver).any():
+        raise InputError(f"the liver mask is empty; segment the liver before {task}")
+    return checked

@@ -33,7 +33,6 @@ import SimpleITK as sitk
 from livermets.errors import InputError
 from livermets.geometry import Geometry
 from livermets.segmentation import filters
-from livermets.sequences import check as check_sequence
 from livermets.sequences import lesion_polarity
 
 SMOOTH_MM = 1.0            # Gaussian sigma (mm) of the evidence map used to draw boundaries
@@ -113,19 +112,7 @@ def detect_lesions(images: dict[str, np.ndarray], liver: np.ndarray, geometry: G
 
 
 def _check_inputs(images, liver, geometry, vessels) -> dict[str, np.ndarray]:
-    if not images:
-        raise InputError("no image given for lesion detection; pass at least one sequence")
-    checked = {}
-    for name, image in images.items():
-        image = np.asarray(image)
-        if tuple(image.shape) != geometry.shape:
-            raise InputError(f"the {name} image has shape {image.shape} but the grid is {geometry.shape}; "
-                             "resample all sequences onto one grid first")
-        checked[check_sequence(name)] = image.astype(np.float32)
-    if tuple(np.shape(liver)) != geometry.shape:
-        raise InputError(f"the liver mask has shape {np.shape(liver)} but the grid is {geometry.shape}")
-    if not np.asarray(liver).any():
-        raise InputError("the liver mask is empty; segment the liver before looking for lesions")
+    checked = filters.checked_images(images, liver, geometry, task="looking for lesions")
     if vessels is not None and tuple(np.shape(vessels)) != geometry.shape:
         raise InputError(f"the vessel mask has shape {np.shape(vessels)} but the grid is {geometry.shape}")
     return checked

@@ -28,10 +28,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import SimpleITK as sitk
 
-from livermets.errors import InputError
 from livermets.geometry import Geometry
 from livermets.segmentation import centerlines, filters
-from livermets.sequences import check as check_sequence
 from livermets.sequences import vessel_polarity
 
 MARGIN_MM = 15.0          # search region: liver dilated by this (hilum, intrahepatic IVC)
@@ -74,7 +72,7 @@ def segment_vessels(images: dict[str, np.ndarray], liver: np.ndarray, geometry: 
     ``images``: aligned float arrays by sequence name on ``geometry``; ``liver``: whole-liver
     mask; ``lesions``: optional mask of lesions to keep out of the vessels.
     """
-    images = _check_inputs(images, liver, geometry)
+    images = filters.checked_images(images, liver, geometry, task="segmenting vessels")
     full_liver = np.asarray(liver, dtype=bool)
     spacing = geometry.spacing_mm
     pad = [int(np.ceil(MARGIN_MM / s)) + 1 for s in spacing]
@@ -115,21 +113,6 @@ def segment_vessels(images: dict[str, np.ndarray], liver: np.ndarray, geometry: 
                                        "points_ras_mm": np.round(points, 2).tolist(),
                                        "radii_mm": np.round(branch.radii_mm, 2).tolist()})
     return result
-
-
-def _check_inputs(images, liver, geometry) -> dict[str, np.ndarray]:
-    if not images:
-        raise InputError("no image given for vessel segmentation; pass at least one sequence")
-    checked = {}
-    for name, image in images.items():
-        image = np.asarray(image)
-        if tuple(image.shape) != geometry.shape:
-            raise InputError(f"the {name} image has shape {image.shape} but the grid is {geometry.shape}; "
-                             "resample all sequences onto one grid first")
-        checked[check_sequence(name)] = image.astype(np.float32)
-    if tuple(np.shape(liver)) != geometry.shape or not np.asarray(liver).any():
-        raise InputError("the liver mask is empty or does not match the image grid; segment the liver first")
-    return checked
 
 
 def _bounding_box(mask: np.ndarray, pad) -> tuple[slice, slice, slice]:
