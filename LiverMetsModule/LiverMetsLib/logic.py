@@ -477,12 +477,21 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
         segmentation = segmentationNode.GetSegmentation()
 
         @vtk.calldata_type(vtk.VTK_STRING)
-        def onVoxelsModified(caller, event, segmentId) -> None:
-            if self._writing or segmentation.GetSegment(segmentId) is None:
+        def onVoxelsModified(caller, event, segmentId=None) -> None:
+            # The event names the segment, or none (then the content hashes tell which changed).
+            if self._writing:
                 return
-            segmentation.GetSegment(segmentId).SetTag(seg.TAG_USER_EDITED, "1")
-            self.updateTable(segmentationNode)
-            if onEdited is not None:
+            if segmentId is None:
+                changed = [i for i in seg.segmentIds(segmentationNode)
+                           if seg.currentContentHash(segmentationNode, i)
+                           != seg.getTag(seg.getSegment(segmentationNode, i), seg.TAG_CONTENT_HASH)]
+            else:
+                changed = [segmentId] if segmentation.GetSegment(segmentId) is not None else []
+            for segmentId in changed:
+                segmentation.GetSegment(segmentId).SetTag(seg.TAG_USER_EDITED, "1")
+            if changed:
+                self.updateTable(segmentationNode)
+            for segmentId in changed if onEdited is not None else []:
                 onEdited(segmentId)
 
         return segmentation.AddObserver(slicer.vtkSegmentation.SourceRepresentationModified, onVoxelsModified)
