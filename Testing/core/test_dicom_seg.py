@@ -7,21 +7,18 @@ with realistic tags, plus a T2 series on a coarser grid that must never be chose
 
 from __future__ import annotations
 
-import json
-import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-
 from livermets.cli import main
 from livermets.dicom import list_series, write_series
 from livermets.errors import InputError, LiverMetsError
 from livermets.geometry import Geometry, Volume
 from livermets.imageio import read_image
 from livermets.labels import STRUCTURES
-from livermets.phantom import make_phantom, write_phantom
+from phantom_result import truth_result_folder
 
 PATIENT = {"PatientName": "Muster^Erika", "PatientID": "PID-0042", "PatientBirthDate": "19580317",
            "PatientSex": "F", "StudyDescription": "MRI liver Primovist", "AccessionNumber": "ACC991",
@@ -48,16 +45,7 @@ def coarse(volume: Volume) -> Volume:
 @pytest.fixture(scope="module")
 def case(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("seg")
-    write_phantom(make_phantom(0, variant="small"), root / "phantom")
-    result = root / "result"
-    result.mkdir()
-    for name in ("liver", "labels", "lesions"):
-        shutil.copy(root / "phantom" / "truth" / f"{name}.nii.gz", result / f"{name}.nii.gz")
-    legend = json.loads((root / "phantom" / "truth" / "legend.json").read_text(encoding="utf-8"))
-    (result / "lesions.json").write_text(json.dumps({
-        "lesions": [{key: lesion[key] for key in ("id", "center_ras_mm", "volume_ml")}
-                    for lesion in legend["lesions"]],
-        "sequences": {"hbp": str(root / "phantom" / "hbp.nii.gz")}}))
+    result, _legend = truth_result_folder(root, lesion_keys=("id", "center_ras_mm", "volume_ml"))
     dicom = root / "dicom"
     study = {"study_uid": "2.25.1001", "frame_of_reference_uid": "2.25.1002"}
     for number, sequence, description in PHASES:
@@ -100,7 +88,6 @@ def decode_with_pydicom(seg, datasets, geometry: Geometry) -> dict[str, np.ndarr
 def test_seg_round_trip_keeps_every_voxel_and_references_the_hbp_series(case, tmp_path):
     pytest.importorskip("highdicom")
     import pydicom
-
     from livermets.dicom_seg import choose_source_series, read_dicom_seg, source_datasets, write_dicom_seg
 
     written = write_dicom_seg(case["result"], case["dicom"], tmp_path / "seg.dcm", sequence="hbp")

@@ -18,16 +18,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from livermets.cli import main
 from livermets.dicom import write_series
 from livermets.geometry import Volume
 from livermets.imageio import read_image
 from livermets.measure import measure_result_dir
-from livermets.phantom import make_phantom, write_phantom
 from livermets.planning.plan import plan_result_dir
 from livermets.report.build import build_report
 from livermets.report.results import build_results, validate
+from phantom_result import truth_result_folder
 
 SCRIPT_NAME = "<script>alert(1)</script>"
 PATIENT = {"PatientName": "Muster^Erika", "PatientID": "PID-0042", "PatientBirthDate": "19580317",
@@ -53,15 +52,7 @@ def write_dicom(image: Volume, folder: Path, patient: dict) -> Path:
 @pytest.fixture(scope="module")
 def case(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("report")
-    write_phantom(make_phantom(0, variant="small"), root / "phantom")
-    result = root / "result"
-    result.mkdir()
-    for name in ("liver", "labels", "lesions"):
-        shutil.copy(root / "phantom" / "truth" / f"{name}.nii.gz", result / f"{name}.nii.gz")
-    legend = json.loads((root / "phantom" / "truth" / "legend.json").read_text(encoding="utf-8"))
-    (result / "lesions.json").write_text(json.dumps({
-        "lesions": [{key: lesion[key] for key in LESION_KEYS} for lesion in legend["lesions"]],
-        "sequences": {"hbp": "../phantom/hbp.nii.gz"}, "timings_s": {"segment": 12.5}}))
+    result, legend = truth_result_folder(root, lesion_keys=LESION_KEYS, timings_s={"segment": 12.5})
     measure_result_dir(result)
     plan_result_dir(result, segments=[6, 7])
     image = read_image(root / "phantom" / "hbp.nii.gz")
@@ -286,7 +277,6 @@ def test_key_images_centre_each_lesion_on_an_oblique_grid(case, tmp_path):
     """The phantom's arrays put on an oblique grid: every key image must still show its lesion
     (yellow contour) around the picture's centre, with the RECIST long axis (red) drawn."""
     import SimpleITK as sitk
-
     from livermets.report.keyimages import LESION_RGB, LONG_AXIS_RGB, SIZE_PX, write_key_images
 
     result = tmp_path / "oblique"
