@@ -12,18 +12,14 @@ import numpy as np
 
 from livermets.geometry import Geometry
 from livermets.measure.surface import crop_box
+from livermets.segmentation.morphology import binary_morphology
 
 IVC_OPENING_RADIUS_MM = 5.0
 
 
 def _opening(mask: np.ndarray, spacing_mm, radius_mm: float) -> np.ndarray:
-    import SimpleITK as sitk
-
-    image = sitk.GetImageFromArray(np.ascontiguousarray(mask, dtype=np.uint8))
-    image.SetSpacing(tuple(float(s) for s in spacing_mm[::-1]))
-    radius_ijk = [max(1, int(round(radius_mm / s))) for s in spacing_mm[::-1]]
-    opened = sitk.BinaryMorphologicalOpening(image, radius_ijk, sitk.sitkBall)
-    return sitk.GetArrayFromImage(opened).astype(bool)
+    """Opening with a ball of ``radius_mm`` (at least one voxel along every axis)."""
+    return binary_morphology(mask, [max(1, int(round(radius_mm / s))) for s in spacing_mm[::-1]], "open")
 
 
 def _components(mask: np.ndarray) -> np.ndarray:

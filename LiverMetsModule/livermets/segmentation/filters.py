@@ -21,6 +21,7 @@ import SimpleITK as sitk
 
 from livermets.errors import InputError
 from livermets.geometry import Geometry
+from livermets.segmentation.morphology import binary_morphology
 from livermets.sequences import Polarity
 from livermets.sequences import check as check_sequence
 
@@ -275,27 +276,14 @@ def distance_inside_mm(mask: np.ndarray, spacing_kji_mm: Sequence[float]) -> np.
 def ball_radius_voxels(spacing_kji_mm: Sequence[float], radius_mm: float) -> list[int]:
     """Per-axis kernel radius in ITK order (i, j, k) approximating a ball of ``radius_mm``;
     an axis whose spacing exceeds the radius gets 0 (a 4 mm ball on 7.5 mm slices stays in-plane)."""
-    return [0 if s > radius_mm else round(radius_mm / s) for s in spacing_kji_mm[::-1]]
+    return [0 if s > radius_mm else int(round(radius_mm / s)) for s in spacing_kji_mm[::-1]]
 
 
 def morphology_mm(mask: np.ndarray, spacing_kji_mm: Sequence[float], radius_mm: float, operation: str) -> np.ndarray:
-    """Binary ``operation`` ("dilate", "erode", "open", "close") with a ball of ``radius_mm``."""
-    radius = ball_radius_voxels(spacing_kji_mm, radius_mm)
-    mask = np.asarray(mask, dtype=bool)
-    if max(radius) == 0:
-        return mask.copy()
-    image = sitk.GetImageFromArray(mask.astype(np.uint8))
-    if operation == "dilate":
-        out = sitk.BinaryDilate(image, radius, sitk.sitkBall, 0, 1)
-    elif operation == "erode":
-        out = sitk.BinaryErode(image, radius, sitk.sitkBall, 0, 1, False)
-    elif operation == "open":
-        out = sitk.BinaryMorphologicalOpening(image, radius, sitk.sitkBall, 0, 1)
-    elif operation == "close":
-        out = sitk.BinaryMorphologicalClosing(image, radius, sitk.sitkBall, 1, True)
-    else:
-        raise ValueError(f"unknown morphology operation {operation!r}")
-    return sitk.GetArrayFromImage(out).astype(bool)
+    """Binary ``operation`` ("dilate", "erode", "open", "close") with a ball of ``radius_mm``
+    (:func:`ball_radius_voxels`); erosion treats the image border as outside."""
+    return binary_morphology(mask, ball_radius_voxels(spacing_kji_mm, radius_mm), operation,
+                             outside_is_foreground=False)
 
 
 def trim_stalks(mask: np.ndarray, spacing_kji_mm: Sequence[float]) -> np.ndarray:

@@ -29,38 +29,45 @@ def _binary(mask: np.ndarray, geometry: Geometry) -> sitk.Image:
     return to_sitk(np.asarray(mask, dtype=np.uint8), geometry)
 
 
+def binary_morphology(mask: np.ndarray, radius_ijk, operation: str, *,
+                      outside_is_foreground: bool = True) -> np.ndarray:
+    """Binary ``operation`` ("dilate", "erode", "open", "close") with a ball of per-axis radius
+    ``radius_ijk`` voxels (ITK order i, j, k); a zero radius leaves the mask as it is.
+    ``outside_is_foreground``: whether erosion treats voxels beyond the image border as inside."""
+    mask = np.asarray(mask, dtype=bool)
+    radius = [int(r) for r in radius_ijk]
+    if max(radius) == 0:
+        return mask.copy()
+    image = sitk.GetImageFromArray(mask.astype(np.uint8))
+    if operation == "dilate":
+        out = sitk.BinaryDilate(image, radius, sitk.sitkBall, 0, 1)
+    elif operation == "erode":
+        out = sitk.BinaryErode(image, radius, sitk.sitkBall, 0, 1, outside_is_foreground)
+    elif operation == "open":
+        out = sitk.BinaryMorphologicalOpening(image, radius, sitk.sitkBall, 0, 1)
+    elif operation == "close":
+        out = sitk.BinaryMorphologicalClosing(image, radius, sitk.sitkBall, 1, True)
+    else:
+        raise ValueError(f"unknown morphology operation {operation!r}")
+    return sitk.GetArrayFromImage(out).astype(bool)
+
+
 def open_mm(mask: np.ndarray, geometry: Geometry, radius_mm: float) -> np.ndarray:
     """Morphological opening with a ball of ``radius_mm`` (removes bridges thinner than 2 r)."""
-    radius = radius_voxels(geometry, radius_mm)
-    if max(radius) == 0:
-        return mask.astype(bool)
-    out = sitk.BinaryMorphologicalOpening(_binary(mask, geometry), radius, sitk.sitkBall, 0, 1)
-    return sitk.GetArrayFromImage(out).astype(bool)
+    return binary_morphology(mask, radius_voxels(geometry, radius_mm), "open")
 
 
 def close_mm(mask: np.ndarray, geometry: Geometry, radius_mm: float) -> np.ndarray:
     """Morphological closing with a ball of ``radius_mm`` (safe at the image border)."""
-    radius = radius_voxels(geometry, radius_mm)
-    if max(radius) == 0:
-        return mask.astype(bool)
-    out = sitk.BinaryMorphologicalClosing(_binary(mask, geometry), radius, sitk.sitkBall, 1, True)
-    return sitk.GetArrayFromImage(out).astype(bool)
+    return binary_morphology(mask, radius_voxels(geometry, radius_mm), "close")
 
 
 def dilate_mm(mask: np.ndarray, geometry: Geometry, radius_mm: float) -> np.ndarray:
-    radius = radius_voxels(geometry, radius_mm)
-    if max(radius) == 0:
-        return mask.astype(bool)
-    out = sitk.BinaryDilate(_binary(mask, geometry), radius, sitk.sitkBall, 0, 1)
-    return sitk.GetArrayFromImage(out).astype(bool)
+    return binary_morphology(mask, radius_voxels(geometry, radius_mm), "dilate")
 
 
 def erode_mm(mask: np.ndarray, geometry: Geometry, radius_mm: float) -> np.ndarray:
-    radius = radius_voxels(geometry, radius_mm)
-    if max(radius) == 0:
-        return mask.astype(bool)
-    out = sitk.BinaryErode(_binary(mask, geometry), radius, sitk.sitkBall, 0, 1)
-    return sitk.GetArrayFromImage(out).astype(bool)
+    return binary_morphology(mask, radius_voxels(geometry, radius_mm), "erode")
 
 
 def fill_holes_2d(mask: np.ndarray, axis: int) -> np.ndarray:
