@@ -79,6 +79,9 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
         self.scene = scene
         self.undoStack = UndoStack(maximumUndoStates)
         self._writing = 0  # > 0 while a LiverMets operation changes voxels (not a user edit)
+        # observer tag -> (observed vtkSegmentation, callback): holding the Python wrapper keeps VTK from
+        # dropping the observer when the wrapper would otherwise be garbage-collected.
+        self._editWatchers: dict = {}
         self._resectionSessions: dict = {}  # segmentation node ID -> PlaneResectionSession
         if terminologiesLogic is not None:
             seg.loadTerminology(terminologiesLogic)
@@ -477,28 +480,21 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
         segmentation = segmentationNode.GetSegmentation()
 
         @vtk.calldata_type(vtk.VTK_STRING)
-        def onVoxelsModified(caller, event, segmentId=None) -> None:
-            # The event names the segment, or none (then the content hashes tell which changed).
-            if self._writing:
+        def onVoxelsModified(caller, event, segmentId) -> None:
+            if self._writing or segmentation.GetSegment(segmentId) is None:
                 return
-            if segmentId is None:
-                changed = [i for i in seg.segmentIds(segmentationNode)
-                           if seg.currentContentHash(segmentationNode, i)
-                           != seg.getTag(seg.getSegment(segmentationNode, i), seg.TAG_CONTENT_HASH)]
-            else:
-                changed = [segmentId] if segmentation.GetSegment(segmentId) is not None else []
-            for segmentId in changed:
-                segmentation.GetSegment(segmentId).SetTag(seg.TAG_USER_EDITED, "1")
-            if changed:
-                self.updateTable(segmentationNode)
-            for segmentId in changed if onEdited is not None else []:
+            segmentation.GetSegment(segmentId).SetTag(seg.TAG_USER_EDITED, "1")
+            self.updateTable(segmentationNode)
+            if onEdited is not None:
                 onEdited(segmentId)
 
-        return segmentation.AddObserver(slicer.vtkSegmentation.SourceRepresentationModified, onVoxelsModified)
+        observerTag = segmentation.AddObserver(slicer.vtkSegmentation.SourceRepresentationModified, onVoxelsModified)
+        self._editWatchers[observerTag] = (segmentation, onVoxelsModified)
+        return observerTag
 
-    @staticmethod
-    def stopWatchingSegmentEdits(segmentationNode, observerTag: int) -> None:
-        segmentationNode.GetSegmentation().RemoveObserver(observerTag)
+    def stopWatchingSegmentEdits(self, segmentationNode, observerTag: int) -> None:
+        segmentation, _callback = self._editWatchers.pop(observerTag, (segmentationNode.GetSegmentation(), None))
+        segmentation.RemoveObserver(observerTag)
 
     def editedSegmentIds(self, segmentationNode) -> list[str]:
         self.checkStudy(segmentationNode)
