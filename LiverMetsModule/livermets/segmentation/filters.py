@@ -39,16 +39,39 @@ def array_from_image(image: sitk.Image) -> np.ndarray:
     return sitk.GetArrayFromImage(image)
 
 
-def robust_center_spread(values: np.ndarray) -> tuple[float, float]:
-    """Median and MAD-based standard deviation of ``values`` (spread floored to stay positive)."""
+def robust_center_spread(values: np.ndarray, *, quieter_side: bool = False) -> tuple[float, float]:
+    """Median and MAD-based standard deviation of ``values`` (spread floored to stay positive).
+
+    With ``quieter_side`` the spread is the MAD of the narrower half only (values below or
+    above the center): structures brighter *or* darker than the tissue (vessels, lesions)
+    widen one side of the histogram, the noise and texture of the tissue widen both; the
+    center is then the median of the values within 2.5 such spreads, twice (a clipped median,
+    which the one-sided structures no longer pull along).
+    """
     values = np.asarray(values, dtype=np.float64).ravel()
     if values.size == 0:
         raise ValueError("no voxels to estimate intensity statistics from")
     center = float(np.median(values))
-    spread = MAD_TO_SD * float(np.median(np.abs(values - center)))
+    if quieter_side:
+        spread = _quieter_half_spread(values, center)
+        for _ in range(2):
+            near = values[np.abs(values - center) < 2.5 * spread]
+            if spread <= 0 or near.size == 0:
+                break
+            center = float(np.median(near))
+            spread = _quieter_half_spread(values, center)
+    else:
+        spread = MAD_TO_SD * float(np.median(np.abs(values - center)))
     if spread <= 0:
         spread = float(np.std(values)) or max(abs(center) * 1e-3, 1e-6)
     return center, spread
+
+
+def _quieter_half_spread(values: np.ndarray, center: float) -> float:
+    """MAD-based standard deviation of the narrower of the halves below and above ``center``."""
+    below, above = center - values[values < center], values[values > center] - center
+    halves = [float(np.median(half)) for half in (below, above) if half.size]
+    return MAD_TO_SD * min(halves) if halves else 0.0
 
 
 def gaussian_mm(array: np.ndarray, spacing_kji_mm: Sequence[float], sigma_mm: float) -> np.ndarray:
@@ -74,7 +97,7 @@ def masked_mean_mm(array: np.ndarray, weight: np.ndarray, spacing_kji_mm: Sequen
 
 def polarity_z(image: np.ndarray, region: np.ndarray, spacing_kji_mm: Sequence[float], *,
                polarity: Polarity, sigma_mm: float = 1.0, background_mm: float = 20.0,
-               support: np.ndarray | None = None) -> np.ndarray:
+               support: np.ndarray | None = None, quieter_side: bool = False) -> np.ndarray:
     """Robust z-score map of ``image`` against the surrounding tissue of ``region``, signed
     so that the object of interest is positive (``polarity`` = how it looks on this contrast).
 
@@ -83,7 +106,8 @@ def polarity_z(image: np.ndarray, region: np.ndarray, spacing_kji_mm: Sequence[f
     fields), and the spread is the MAD of the residual inside ``region``. Voxels outside
     ``region`` are set to its median before the ``sigma_mm`` noise smoothing so that tissue
     outside the organ does not bleed into its border. ``support`` (default ``region``) is where
-    the map is computed (e.g. the organ plus a margin); it is 0 elsewhere.
+    the map is computed (e.g. the organ plus a margin); it is 0 elsewhere. ``quieter_side``:
+    spread from the narrower half of the residual (see :func:`robust_center_spread`).
     """
     region = np.asarray(region, dtype=bool)
     support = region if support is None else np.asarray(support, dtype=bool) | region
@@ -93,28 +117,31 @@ def polarity_z(image: np.ndarray, region: np.ndarray, spacing_kji_mm: Sequence[f
     for _ in range(2):
         level = masked_mean_mm(smooth, reference, spacing_kji_mm, background_mm)
         residual = smooth - level
-        _, spread = robust_center_spread(residual[region])
+        _, spread = robust_center_spread(residual[region], quieter_side=quieter_side)
         reference = region & (np.abs(residual) < 2.5 * spread)
     z = np.where(support, residual / spread, 0.0)
     return (z if polarity == "bright" else -z).astype(np.float32)
 
 
 def combined_evidence(images: dict[str, np.ndarray], region: np.ndarray, spacing_kji_mm: Sequence[float],
-                      polarity_of, *, sigma_mm: float = 1.0, support: np.ndarray | None = None) -> np.ndarray:
+                      polarity_of, *, sigma_mm: float = 1.0, support: np.ndarray | None = None,
+                      quieter_side: bool = False) -> np.ndarray:
     """Mean of the per-sequence polarity z maps, re-normalised robustly inside ``region``.
 
     ``polarity_of(sequence)`` returns "bright" or "dark". The result is in units of the
     combined map's own robust spread, so thresholds mean the same for one or many sequences.
+    ``quieter_side``: spreads from the narrower half of each histogram (:func:`polarity_z`).
     """
     if not images:
         raise ValueError("no images given; pass at least one sequence")
     total = np.zeros(np.asarray(region).shape, dtype=np.float32)
     for sequence, image in images.items():
         total += polarity_z(np.asarray(image, dtype=np.float32), region, spacing_kji_mm,
-                            polarity=polarity_of(sequence), sigma_mm=sigma_mm, support=support)
+                            polarity=polarity_of(sequence), sigma_mm=sigma_mm, support=support,
+                            quieter_side=quieter_side)
     total /= len(images)
     region = np.asarray(region, dtype=bool)
-    center, spread = robust_center_spread(total[region])
+    center, spread = robust_center_spread(total[region], quieter_side=quieter_side)
     return ((total - center) / spread).astype(np.float32)
 
 
@@ -181,6 +208,28 @@ class WorkGrid:
         out = np.full(tuple(full_shape), fill, dtype=crop.dtype)
         out[self.box] = crop
         return out
+
+
+def resample_spacing(array: np.ndarray, spacing_kji_mm: Sequence[float], target_kji_mm: Sequence[float], *,
+                     linear: bool) -> np.ndarray:
+    """``array`` on the grid of spacing ``target_kji_mm`` with the same first voxel centre that
+    fits in its extent. Linear interpolation returns float32, after a Gaussian of half the new
+    spacing along every axis that gets coarser (no aliasing of fine noise); nearest keeps the dtype."""
+    shape = [int(np.floor((n - 1) * s / t + 1e-6)) + 1
+             for n, s, t in zip(np.shape(array), spacing_kji_mm, target_kji_mm)]
+    array = np.asarray(array)
+    source = array.astype(np.float32) if linear else array.astype(np.uint8) if array.dtype == bool else array
+    image = image_from_array(source, spacing_kji_mm)
+    if linear:
+        for axis, (s, t) in enumerate(zip(spacing_kji_mm[::-1], target_kji_mm[::-1])):
+            if t > s:
+                image = sitk.RecursiveGaussian(image, 0.5 * float(t), False, _ORDER[0], axis)
+    reference = sitk.Image([int(n) for n in shape[::-1]], image.GetPixelID())
+    reference.SetSpacing([float(t) for t in target_kji_mm[::-1]])
+    interpolator = sitk.sitkLinear if linear else sitk.sitkNearestNeighbor
+    out = array_from_image(sitk.Resample(image, reference, sitk.Transform(), interpolator, 0.0,
+                                         image.GetPixelID()))
+    return out.astype(bool) if array.dtype == bool and not linear else out
 
 
 def working_spacing_mm(spacing_kji_mm: Sequence[float], *, finest_mm: float = 1.0,

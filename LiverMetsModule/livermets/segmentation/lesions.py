@@ -2,24 +2,41 @@
 
 Method (no trained model; thresholds are in units of the liver's own robust spread)
 --------------------------------------------------------------------------------
-1. Evidence map: per sequence a robust z-score against the liver (median / MAD), signed
-   by :func:`livermets.sequences.lesion_polarity` so lesions are positive (dark on hbp,
-   portal-venous, arterial, t1, ct; bright on t2, dwi); sequences are averaged and the
-   mean re-normalised, so one or several sequences use the same thresholds.
+0. Working grid: voxels much finer than the smallest lesion needs (below a quarter of
+   ``min_diameter_mm`` along an axis) are resampled to that spacing for detection; the
+   final boundaries are drawn back on the input grid (linear interpolation of the evidence
+   around each lesion, boundary at the lesion's own threshold).
+1. Evidence map: per sequence a robust z-score against the liver, signed by
+   :func:`livermets.sequences.lesion_polarity` so lesions are positive (dark on hbp,
+   portal-venous, arterial, t1, ct; bright on t2, dwi); the spread is the MAD of the quieter
+   half of the histogram around a clipped median, so vessels as bright (or dark) as lesions
+   do not inflate it; sequences are averaged and the mean re-normalised, so one or several
+   sequences use the same thresholds.
 2. Candidates: liver voxels above a level in connected parts reaching :data:`SEED_Z`; levels
-   rise geometrically from :data:`LOW_Z` to half the highest evidence, and at each level the
-   pieces not yet accepted are scored (a component-tree search, as in MSER, Matas et al. 2002):
-   a lesion merged with a vessel or noise at a low level stands alone at a higher one.
+   rise geometrically from :data:`LOW_Z` to (at least) half the highest evidence, and at each
+   level the pieces not yet accepted are scored (a component-tree search, as in MSER, Matas et
+   al. 2002): a lesion merged with a vessel or noise at a low level stands alone at a higher one.
 3. Instances: touching objects are split by a marker watershed on the inside distance map
    (markers = h-maxima of the distance, depth in mm; Beucher & Meyer 1993), which also cuts
    a lesion from a vessel running into it and chops vessel trees into tube pieces.
-4. Each piece gets its own boundary at half its contrast (partial volume), grown inside
-   the liver up to the capsule; an opening at half its inscribed radius trims vessel stalks.
+4. Each piece gets its own boundary at half its contrast (partial volume; the contrast is
+   estimated on the piece, then once more on the region it gives), grown inside the liver up
+   to the capsule; an opening at half its inscribed radius trims vessel stalks.
 5. Score 0..1 from contrast, size, and shape: a blob is not a tube, so a piece must fill a
    good part of the ball spanning its largest extent (roundness) and not be elongated along
-   its principal axis; overlap with a given vessel mask lowers the score. Instances below
-   ``min_score`` are dropped.
-6. Likely cyst: fluid-bright on t2 (>= :data:`CYST_T2_RATIO` x liver median) and not bright
+   its principal axis; overlap with a given vessel mask lowers the score.
+6. Vessel check on the grown instance, in the plane of the slices (thick slices make 3D
+   shape measures meaningless: a vessel cut by a 7 mm slice is as "round" as a lesion):
+   its largest cross-section must reach ``min_diameter_mm`` and be round (principal-axis
+   ratio, fill of its Feret disc; where the liver's edge cuts it, fill of the part of the disc
+   inside the liver); structure of about its own contrast attached to it must not be as thick
+   as :data:`THICK_FRACTION` of its radius (a lesion is thicker than the vessels touching it,
+   a vessel piece is no thicker than its continuation; measured by a morphological opening,
+   the granulometry of Serra 1982, "Image Analysis and Mathematical Morphology"); and an
+   instance narrower than half the slice spacing must not continue on both neighbouring
+   slices (a vessel crossing the slices does, a lesion that small fits in one slice).
+   Instances below ``min_score`` are dropped.
+7. Likely cyst: fluid-bright on t2 (>= :data:`CYST_T2_RATIO` x liver median) and not bright
    on dwi, when those sequences are given.
 """
 
@@ -33,18 +50,29 @@ import SimpleITK as sitk
 from livermets.errors import InputError
 from livermets.geometry import Geometry
 from livermets.segmentation import filters
+from livermets.segmentation.morphology import binary_morphology
 from livermets.sequences import lesion_polarity
 
 SMOOTH_MM = 1.0            # Gaussian sigma (mm) of the evidence map used to draw boundaries
 DETECT_SIGMA_PER_DIAMETER = 0.4  # detection map sigma = 0.4 x smallest lesion diameter (matched filter)
+WORK_SAMPLES_PER_DIAMETER = 4    # working grid: at least this many samples across the smallest lesion
 LOW_Z = 2.5                # candidate voxels: evidence above this (robust SDs of the liver)
-LEVEL_STEP = 1.4           # thresholds LOW_Z * 1.4^n up to half the highest evidence (component tree)
+LEVEL_STEP = 1.4           # thresholds LOW_Z * 1.4^n up to half the highest evidence (or just above it)
 SEED_Z = 4.0               # a candidate must reach this somewhere
 CONTRAST_FRACTION = 0.5    # instance boundary at this fraction of its peak contrast
 MIN_BLOB_RATIO = 0.45      # Hessian |l1| / sqrt(|l2 l3|) at the lesion's scale: ~1 ball, ~0 tube
 MIN_ROUNDNESS = 0.2        # volume / ball of the same extent: ~0.5-1 for lesions, < 0.1 for vessel pieces
 SPLIT_DEPTH_MM = 1.5       # h-maxima depth separating two touching lesions
 MAX_ELONGATION = 3.0       # longest / middle principal axis above which a shape is tube-like
+MAX_PLANE_ELONGATION = 1.5  # largest cross-section: principal-axis ratio (lobulated lesions ~1.0-1.4)
+MIN_PLANE_FILL = 0.6       # largest cross-section: area / disc of its Feret diameter (disc 1, triangle 0.55)
+MIN_SHAPE_PIXELS = 2.0     # in-plane shape measured only if the cross-section's radius spans this many pixels
+MAX_CAPSULE_OUTLINE = 0.25  # a cross-section with this fraction of its outline on the liver's edge is cut by it
+ATTACHED_FRACTION = 1 / 3  # attached structure: evidence between this fraction of the instance's contrast ...
+ALIKE_CEILING = 1.5        # ... and this multiple of it
+THICK_FRACTION = 0.7      # attached structure as thick as this fraction of the instance's radius ...
+MAX_THICK_ATTACHMENT = 1.0  # ... may hold at most this many instance volumes
+MAX_CONTINUATION = 0.4     # instance narrower than half a slice: evidence beyond both ends / its contrast
 CYST_T2_RATIO = 2.5        # fluid: median t2 at least this many times the liver's
 CYST_DWI_MAX_Z = 1.0       # cysts are not brighter than liver on high-b dwi
 
@@ -78,8 +106,10 @@ def detect_lesions(images: dict[str, np.ndarray], liver: np.ndarray, geometry: G
     ----------
     images : dict sequence name -> float array ``[k, j, i]`` on ``geometry``
     liver : bool/uint8 ``[k, j, i]`` whole-liver mask (lesions included)
-    vessels : optional bool ``[k, j, i]`` vessel mask; lesions overlapping it are penalised
-    min_diameter_mm : smallest lesion (volume-equivalent diameter) to report
+    vessels : optional bool ``[k, j, i]`` vessel mask; lesions overlapping it are penalised, and
+        vessels in it touching a lesion do not count as its continuation (step 6)
+    min_diameter_mm : smallest lesion (volume-equivalent diameter, and diameter of its largest
+        cross-section) to report; also sets the working grid (:data:`WORK_SAMPLES_PER_DIAMETER`)
     min_score : instances scoring below this (0..1) are not reported
     """
     images = _check_inputs(images, liver, geometry, vessels)
@@ -87,28 +117,108 @@ def detect_lesions(images: dict[str, np.ndarray], liver: np.ndarray, geometry: G
     box = _bounding_box(full_liver, pad=[2, 2, 2])  # all work happens in the liver's box
     liver = full_liver[box]
     images = {name: image[box] for name, image in images.items()}
-    vessels = None if vessels is None else np.asarray(vessels, dtype=bool)[box]
-    spacing = geometry.spacing_mm
-    # detection on a map smoothed at the smallest lesion's scale; boundaries on a sharper one
-    evidence = filters.combined_evidence(images, liver, spacing, lesion_polarity,
-                                         sigma_mm=DETECT_SIGMA_PER_DIAMETER * min_diameter_mm)
-    sharp = filters.combined_evidence(images, liver, spacing, lesion_polarity, sigma_mm=SMOOTH_MM)
+    spacing = tuple(float(s) for s in geometry.spacing_mm)
+    work_spacing = working_spacing_kji_mm(spacing, min_diameter_mm)
+    resampled = work_spacing != spacing
+    if resampled:
+        work_images = {name: filters.resample_spacing(image, spacing, work_spacing, linear=True)
+                       for name, image in images.items()}
+        work_liver = filters.resample_spacing(liver, spacing, work_spacing, linear=False)
+    else:
+        work_images, work_liver = images, liver
+    work_vessels = None
+    if vessels is not None:
+        work_vessels = np.asarray(vessels, dtype=bool)[box]
+        if resampled:
+            work_vessels = filters.resample_spacing(work_vessels, spacing, work_spacing, linear=False)
 
+    # detection on a map smoothed at the smallest lesion's scale; boundaries on a sharper one
+    evidence = filters.combined_evidence(work_images, work_liver, work_spacing, lesion_polarity, quieter_side=True,
+                                         sigma_mm=DETECT_SIGMA_PER_DIAMETER * min_diameter_mm)
+    # resampling already smoothed by half the working spacing: the boundary map keeps SMOOTH_MM in all
+    presmooth_mm = max((0.5 * w for w, s in zip(work_spacing, spacing) if w > s), default=0.0)
+    sharp = filters.combined_evidence(work_images, work_liver, work_spacing, lesion_polarity, quieter_side=True,
+                                      sigma_mm=float(np.sqrt(max(SMOOTH_MM ** 2 - presmooth_mm ** 2, 0.0))))
     # the outermost voxel layer is partial volume with whatever surrounds the liver: candidates
-    # start one voxel inside and may grow back into that layer (subcapsular lesions)
-    interior = _erode_one_voxel(liver)
-    pieces, piece_scores = _accept_pieces(evidence, sharp, interior, vessels, spacing, min_diameter_mm, min_score)
-    grown = _grow_instances(pieces, sharp, liver, spacing)
-    kept = [(piece_scores[label], grown == label) for label in piece_scores if (grown == label).any()]
+    # start one voxel inside (along the axes sampled finer than a voxel of the others) and may
+    # grow back into that layer (subcapsular lesions)
+    interior = filters.morphology_mm(work_liver, work_spacing, min(work_spacing), "erode")
+    pieces, piece_scores = _accept_pieces(evidence, sharp, interior, work_vessels, work_spacing, min_diameter_mm,
+                                          min_score)
+    grown, thresholds = _grow_instances(pieces, sharp, work_liver, work_spacing)
+    roundness = {label: _plane_check(grown[around] == label, work_liver[around], work_spacing, min_diameter_mm)
+                 for label, around in _label_boxes(grown, pad=1).items()}
+    boxes = _label_boxes(grown, pad=0)
+    # two round instances touching each other are two lesions, not a vessel and its continuation;
+    # a segmented vessel touching an instance is another object (the instance's own overlap with
+    # the vessel mask is scored in step 5)
+    free = work_liver & ~np.isin(grown, [label for label, value in roundness.items() if value >= 0.5])
+    if work_vessels is not None:
+        free &= ~work_vessels
+    kept = []  # (score, box, voxels in the box, boundary threshold) on the working grid
+    for label in sorted(boxes):
+        voxels = grown[boxes[label]] == label
+        score = piece_scores[label] * roundness[label]
+        if score >= min_score:
+            score *= _isolation(boxes[label], voxels, sharp, free, work_spacing)
+        if score >= min_score:
+            kept.append((score, boxes[label], voxels, thresholds[label]))
     kept.sort(key=lambda item: -item[0])
 
+    crop = np.zeros(liver.shape, dtype=np.uint16)
+    found = []  # (score, box, voxels in the box) on the input grid
+    for score, work_box, voxels, threshold in kept:
+        if resampled:
+            work_box, voxels = _to_input_grid(work_box, voxels, sharp, threshold, work_spacing, liver, spacing)
+        voxels &= crop[work_box] == 0
+        if voxels.any():
+            found.append((score, work_box, voxels))
+            crop[work_box][voxels] = len(found)
     instances = np.zeros(geometry.shape, dtype=np.uint16)
-    for index, (_, voxels) in enumerate(kept, start=1):
-        instances[box][voxels] = index
-    scores = [round(float(score), 4) for score, _ in kept]
-    cysts = [_likely_cyst(voxels, images, liver & (instances[box] == 0)) for _, voxels in kept]
-    table = [_describe(instances == n, n, scores[n - 1], cysts[n - 1], geometry) for n in range(1, len(kept) + 1)]
+    instances[box] = crop
+    offset = np.asarray([b.start for b in box])
+    scores = [round(float(score), 4) for score, _, _ in found]
+    reference = _cyst_reference(images, liver & (crop == 0))
+    cysts = [_likely_cyst({name: image[lesion_box][voxels] for name, image in images.items()}, reference)
+             for _, lesion_box, voxels in found]
+    table = [_describe(voxels, offset + [b.start for b in lesion_box], n, scores[n - 1], cysts[n - 1], geometry)
+             for n, (_, lesion_box, voxels) in enumerate(found, start=1)]
     return LesionResult(instances, scores, cysts, table)
+
+
+def working_spacing_kji_mm(spacing_kji_mm, min_diameter_mm: float) -> tuple[float, float, float]:
+    """Detection grid spacing (mm, k-j-i): each axis finer than ``min_diameter_mm`` /
+    :data:`WORK_SAMPLES_PER_DIAMETER` is coarsened to that, the others are kept."""
+    finest = min_diameter_mm / WORK_SAMPLES_PER_DIAMETER
+    return tuple(float(max(s, finest)) for s in spacing_kji_mm)
+
+
+def _to_input_grid(work_box, voxels: np.ndarray, sharp: np.ndarray, threshold: float, work_spacing,
+                   liver: np.ndarray, spacing) -> tuple[tuple[slice, ...], np.ndarray]:
+    """An instance found on the working grid (``voxels`` in ``work_box``), drawn on the input
+    grid (crop of shape ``liver.shape``, same first voxel centre): the evidence minus the
+    instance's threshold, kept on the instance and one voxel around it, is interpolated
+    linearly and cut at zero (sub-voxel boundary). Returns (input-grid box, voxels in it)."""
+    grown = tuple(slice(max(b.start - 1, 0), min(b.stop + 1, n)) for b, n in zip(work_box, sharp.shape))
+    near = np.zeros([b.stop - b.start for b in grown], dtype=bool)
+    near[tuple(slice(b.start - g.start, b.stop - g.start) for b, g in zip(work_box, grown))] = voxels
+    work_box = grown
+    near = binary_morphology(near, [1, 1, 1], "dilate")
+    local = sharp[work_box]
+    margin = float(np.abs(local).max()) + 1.0
+    signed = np.where(near, np.clip(local - threshold, -margin, margin), -margin).astype(np.float32)
+    # the input-grid voxels whose centres lie inside the working box
+    low = [int(np.ceil(b.start * w / s - 1e-6)) for b, w, s in zip(work_box, work_spacing, spacing)]
+    high = [min(int(np.floor((b.stop - 1) * w / s + 1e-6)) + 1, n)
+            for b, w, s, n in zip(work_box, work_spacing, spacing, liver.shape)]
+    image = filters.image_from_array(signed, work_spacing)
+    image.SetOrigin([float(b.start * w) for b, w in zip(work_box[::-1], work_spacing[::-1])])
+    reference = sitk.Image([int(h - lo) for lo, h in zip(low[::-1], high[::-1])], sitk.sitkFloat32)
+    reference.SetSpacing([float(s) for s in spacing[::-1]])
+    reference.SetOrigin([float(lo * s) for lo, s in zip(low[::-1], spacing[::-1])])
+    values = filters.array_from_image(sitk.Resample(image, reference, sitk.Transform(), sitk.sitkLinear, -margin))
+    region = tuple(slice(lo, h) for lo, h in zip(low, high))
+    return region, (values > 0) & liver[region]
 
 
 def _check_inputs(images, liver, geometry, vessels) -> dict[str, np.ndarray]:
@@ -118,33 +228,116 @@ def _check_inputs(images, liver, geometry, vessels) -> dict[str, np.ndarray]:
     return checked
 
 
-def _erode_one_voxel(mask: np.ndarray) -> np.ndarray:
-    image = sitk.GetImageFromArray(mask.astype(np.uint8))
-    return sitk.GetArrayFromImage(sitk.BinaryErode(image, [1, 1, 1], sitk.sitkBall, 0, 1, False)).astype(bool)
-
-
-def _grow_instances(labels: np.ndarray, evidence: np.ndarray, liver: np.ndarray, spacing) -> np.ndarray:
-    """Give each instance its own boundary at CONTRAST_FRACTION of its peak evidence."""
+def _grow_instances(labels: np.ndarray, evidence: np.ndarray, liver: np.ndarray,
+                    spacing) -> tuple[np.ndarray, dict[int, float]]:
+    """Give each instance its own boundary at CONTRAST_FRACTION of its peak evidence:
+    (int32 labels, {label: boundary threshold in evidence units})."""
     out = np.zeros(labels.shape, dtype=np.int32)
-    count = int(labels.max())
-    if count == 0:
-        return out
+    thresholds: dict[int, float] = {}
     reach_mm = 2.0 * max(min(spacing), 1.0)
-    for label in range(1, count + 1):
-        core = labels == label
-        if not core.any():
-            continue
-        box = _bounding_box(core, pad=[int(np.ceil(reach_mm / s)) + 1 for s in spacing])
-        core_box = core[box]
-        peak = float(np.percentile(evidence[box][core_box], 75))
-        threshold = max(LOW_Z * 0.6, CONTRAST_FRACTION * peak)
-        region = filters.morphology_mm(core_box, spacing, reach_mm, "dilate") & liver[box]
-        region &= (labels[box] == 0) | core_box
-        region &= out[box] == 0
-        region &= evidence[box] > threshold
-        keep = filters.trim_stalks(_touching(region, core_box & region), spacing)
-        out[box][keep] = label
-    return out
+    for label, box in sorted(_label_boxes(labels, pad=[int(np.ceil(reach_mm / s)) + 1 for s in spacing]).items()):
+        core_box = labels[box] == label
+        allowed = filters.morphology_mm(core_box, spacing, reach_mm, "dilate") & liver[box]
+        allowed &= ((labels[box] == 0) | core_box) & (out[box] == 0)
+        # the contrast is estimated on the core, then once more on the region it gives (a core
+        # accepted at a low level carries a partial-volume rim that lowers its estimate)
+        region = core_box
+        for _ in range(2):
+            threshold = max(LOW_Z * 0.6, CONTRAST_FRACTION * float(np.percentile(evidence[box][region], 75)))
+            above = allowed & (evidence[box] > threshold)
+            grown = _touching(above, core_box & above)
+            if not grown.any():
+                break
+            region = grown
+        keep = filters.trim_stalks(region & (evidence[box] > threshold), spacing)
+        if keep.any():
+            out[box][keep] = label
+            thresholds[label] = threshold
+    return out, thresholds
+
+
+def _plane_check(voxels: np.ndarray, liver: np.ndarray, spacing, min_diameter_mm: float) -> float:
+    """Factor 0..1 from the largest cross-section of ``voxels`` (a box with one voxel of margin;
+    ``liver`` on the same box) in the plane of the slices (the slice axis has the largest
+    spacing, k when all are equal): its area-equivalent diameter reaches ``min_diameter_mm`` (on
+    thick slices a vessel cut by one slice has a lesion's volume), and it is round --
+    principal-axis ratio and fill of its Feret disc -- unless it is too few pixels across to
+    have a measurable shape; where the liver's edge cuts it (a subcapsular lesion's outline
+    there is the mask's, not its own) only the fill of the disc's part inside the liver counts."""
+    axis = int(np.argmax(spacing))
+    plane_spacing = np.delete(np.asarray(spacing, dtype=float), axis)
+    planes, liver_planes = np.moveaxis(voxels, axis, 0), np.moveaxis(liver, axis, 0)
+    index = int(np.argmax(planes.sum(axis=(1, 2))))
+    widest = planes[index]
+    radius_mm = float(np.sqrt(widest.sum() * np.prod(plane_spacing) / np.pi))
+    factor = _sigmoid((2 * radius_mm - min_diameter_mm) / (0.05 * min_diameter_mm))
+    if radius_mm >= MIN_SHAPE_PIXELS * plane_spacing.max():
+        outline = widest & ~binary_morphology(widest[None], [1, 1, 0], "erode")[0]
+        at_capsule = outline & ~binary_morphology(liver_planes[index][None], [1, 1, 0], "erode")[0]
+        cut = at_capsule.sum() >= MAX_CAPSULE_OUTLINE * outline.sum()
+        elongation, fill = _plane_shape(widest, plane_spacing, liver_planes[index] if cut else None)
+        factor *= _sigmoid((MAX_PLANE_ELONGATION - elongation) / 0.05) * _sigmoid((fill - MIN_PLANE_FILL) / 0.03)
+    return factor
+
+
+def _isolation(box, voxels: np.ndarray, evidence: np.ndarray, free: np.ndarray, spacing) -> float:
+    """Factor 0..1 that a grown instance (``voxels`` in the tight ``box``) is not a piece of a
+    vessel (step 6 of the module docstring): structure of about its contrast attached to it
+    within ``free`` (the liver less other round instances) is not as thick as a good part of its
+    radius, and if it is narrower than half a slice it does not go on through both neighbouring
+    slices (slice axis: the largest spacing, k when all are equal)."""
+    axis = int(np.argmax(spacing))
+    spacing_array = np.asarray(spacing, dtype=float)
+    areas_mm2 = np.moveaxis(voxels, axis, 0).sum(axis=(1, 2)) * np.prod(np.delete(spacing_array, axis))
+    radius_mm = float(np.sqrt(areas_mm2.max() / np.pi))
+    pad = [int(np.ceil((2.5 * radius_mm + s) / s)) for s in spacing]
+    wide = tuple(slice(max(b.start - p, 0), min(b.stop + p, n)) for b, p, n in zip(box, pad, evidence.shape))
+    instance = np.zeros([b.stop - b.start for b in wide], dtype=bool)
+    instance[tuple(slice(b.start - w.start, b.stop - w.start) for b, w in zip(box, wide))] = voxels
+    order = [axis] + [a for a in range(3) if a != axis]
+    voxels, evidence, free = (np.transpose(a, order) for a in (instance, evidence[wide], free[wide]))
+    spacing = spacing_array[order]
+    contrast = float(np.percentile(evidence[voxels], 75))
+
+    # attached structure of about the same contrast (a vessel piece goes on into vessel of its own
+    # contrast; a brighter vessel running by is another object), as thick as a good part of the radius
+    shell = binary_morphology(voxels, [1, 1, 1], "dilate")
+    alike = (evidence > max(ATTACHED_FRACTION * contrast, LOW_Z)) & (evidence < ALIKE_CEILING * contrast)
+    attached = _touching(alike & free | voxels, voxels)
+    thick = filters.morphology_mm(attached, spacing, THICK_FRACTION * radius_mm, "open") & ~shell
+    factor = _sigmoid((MAX_THICK_ATTACHMENT - thick.sum() / voxels.sum()) / (0.2 * MAX_THICK_ATTACHMENT))
+
+    if radius_mm < 0.5 * spacing[0]:
+        # so narrow that it fits within one slice: it must not go on through both neighbours
+        footprint = filters.morphology_mm(voxels.any(axis=0)[None], spacing,
+                                          max(0.5 * radius_mm, float(spacing[1:].max())), "dilate")[0]
+        slices = np.nonzero(voxels.any(axis=(1, 2)))[0]
+        beyond = []
+        for index in (slices.min() - 1, slices.max() + 1):
+            values = evidence[index][footprint & free[index]] if 0 <= index < len(voxels) else np.zeros(0)
+            beyond.append(float(np.percentile(values, 90)) / contrast if values.size else 0.0)
+        factor *= _sigmoid((MAX_CONTINUATION - min(beyond)) / 0.05)
+    return factor
+
+
+def _plane_shape(plane: np.ndarray, spacing, within: np.ndarray | None = None) -> tuple[float, float]:
+    """(principal-axis ratio, area / disc of the Feret diameter) of a 2D mask, pixels as squares.
+    With ``within`` (a 2D mask) the disc is clipped to it (a shape cut by the edge of the organ
+    fills the part of its Feret disc inside the organ) and the ratio is not measured (1)."""
+    points = np.argwhere(plane) * np.asarray(spacing, dtype=float)
+    pixel_mm2 = float(spacing[0] * spacing[1])
+    extremes = _hull_candidates(points) if len(points) > 3 else points
+    distances = np.sqrt(((extremes[:, None] - extremes[None]) ** 2).sum(-1))
+    first, second = np.unravel_index(int(np.argmax(distances)), distances.shape)
+    feret_mm = float(distances[first, second]) + np.sqrt(pixel_mm2)
+    if within is not None:
+        center = 0.5 * (extremes[first] + extremes[second])
+        grid = np.argwhere(np.ones(plane.shape, dtype=bool)) * np.asarray(spacing, dtype=float)
+        disc = (((grid - center) ** 2).sum(1) <= (0.5 * feret_mm) ** 2).reshape(plane.shape) & within
+        return 1.0, float(len(points) / max(int(disc.sum()), 1))
+    spread = np.cov(points.T) if len(points) > 2 else np.zeros((2, 2))
+    moments = np.linalg.eigvalsh(spread + np.eye(2) * pixel_mm2 / 12.0)
+    return float(np.sqrt(moments[1] / moments[0])), float(len(points) * pixel_mm2 / (np.pi / 4 * feret_mm ** 2))
 
 
 def _touching(mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
@@ -160,6 +353,22 @@ def _bounding_box(mask: np.ndarray, pad) -> tuple[slice, slice, slice]:
                  for w, p, n in zip(where, pad, mask.shape))
 
 
+def _label_boxes(labels: np.ndarray, pad) -> dict[int, tuple[slice, slice, slice]]:
+    """Bounding box of every label > 0 of ``labels``, widened by ``pad`` voxels per axis (an int
+    for all axes or one per axis) and clipped to the array."""
+    pad = [pad] * 3 if np.isscalar(pad) else list(pad)
+    statistics = sitk.LabelShapeStatisticsImageFilter()
+    statistics.ComputePerimeterOff()
+    statistics.Execute(sitk.GetImageFromArray(np.asarray(labels, dtype=np.uint32)))
+    boxes = {}
+    for label in statistics.GetLabels():
+        corner_ijk = statistics.GetBoundingBox(label)
+        start, size = corner_ijk[:3][::-1], corner_ijk[3:][::-1]
+        boxes[int(label)] = tuple(slice(max(int(a) - p, 0), min(int(a) + int(n) + p, m))
+                                  for a, n, p, m in zip(start, size, pad, labels.shape))
+    return boxes
+
+
 def _sigmoid(x: float) -> float:
     return float(1.0 / (1.0 + np.exp(-x)))
 
@@ -171,36 +380,60 @@ def _accept_pieces(evidence, sharp, interior, vessels, spacing, min_diameter_mm,
     accepted = np.zeros(evidence.shape, dtype=np.int32)
     scores: dict[int, float] = {}
     top = 0.5 * float(evidence[interior].max()) if interior.any() else LOW_Z
-    levels = LOW_Z * LEVEL_STEP ** np.arange(max(1, int(np.log(max(top, LOW_Z) / LOW_Z) / np.log(LEVEL_STEP)) + 1))
+    steps = int(np.ceil(np.log(max(top, LOW_Z) / LOW_Z) / np.log(LEVEL_STEP)))
+    levels = LOW_Z * LEVEL_STEP ** np.arange(steps + 1)
+    voxel_mm3 = float(np.prod(spacing))
+    ball_mm3 = np.pi / 6 * min_diameter_mm ** 3
     for level in levels:
         taken = filters.morphology_mm(accepted > 0, spacing, max(spacing), "dilate")
         candidates = interior & (evidence > level) & ~taken
-        pieces = filters.split_by_distance(filters.keep_reaching(candidates, evidence, max(SEED_Z, level)), spacing,
-                                           depth_mm=SPLIT_DEPTH_MM)
+        reaching = filters.keep_reaching(candidates, evidence, max(SEED_Z, level))
+        pieces = _split_parts(reaching, spacing, 2 * ball_mm3)
         piece_scores = _score_pieces(pieces, evidence, sharp, vessels, spacing, min_diameter_mm, min_score)
-        sizes_mm3 = np.bincount(pieces.ravel()) * float(np.prod(spacing))
+        boxes = _label_boxes(pieces, pad=1)
         for label, score in piece_scores.items():
-            voxels = pieces == label
-            if score < min_score and sizes_mm3[label] >= np.pi / 6 * (2 * min_diameter_mm) ** 3:
-                voxels, score = _without_stalks(voxels, evidence, sharp, vessels, spacing, min_diameter_mm, min_score)
+            box = boxes[label]
+            voxels = pieces[box] == label
+            if score < min_score and voxels.sum() * voxel_mm3 >= 8 * ball_mm3:
+                voxels, score = _without_stalks(voxels, evidence[box], sharp[box],
+                                                None if vessels is None else vessels[box], spacing, min_diameter_mm,
+                                                min_score)
             if score >= min_score:
                 new_label = len(scores) + 1
-                accepted[voxels] = new_label
+                accepted[box][voxels] = new_label
                 scores[new_label] = score
     return accepted, scores
 
 
+def _split_parts(mask: np.ndarray, spacing, min_volume_mm3: float) -> np.ndarray:
+    """Labels 1..N: each connected part of ``mask`` holding at least ``min_volume_mm3`` split by
+    :func:`filters.split_by_distance` in its own box, smaller parts (room for one lesion at most)
+    kept whole."""
+    parts, count = filters.connected_components(mask)
+    out = np.zeros(mask.shape, dtype=np.int32)
+    sizes = np.bincount(parts.ravel(), minlength=count + 1)
+    voxel_mm3 = float(np.prod(spacing))
+    next_label = 1
+    for label, box in sorted(_label_boxes(parts, pad=1).items()):
+        part = parts[box] == label
+        if sizes[label] * voxel_mm3 < min_volume_mm3:
+            out[box][part] = next_label
+            next_label += 1
+            continue
+        pieces = filters.split_by_distance(part, spacing, depth_mm=SPLIT_DEPTH_MM)
+        out[box][part] = pieces[part] + (next_label - 1)
+        next_label += int(pieces.max())
+    return out
+
+
 def _without_stalks(piece, evidence, sharp, vessels, spacing, min_diameter_mm, min_score):
     """A large piece failing the shape test, scored again with its thin attachments cut
-    (a lesion and the vessel running into it, merged on thick slices): (voxels, score)."""
-    box = _bounding_box(piece, pad=[1, 1, 1])
-    trimmed = filters.trim_stalks(piece[box], spacing)
-    labels = trimmed.astype(np.int32)
-    score = _score_pieces(labels, evidence[box], sharp[box], None if vessels is None else vessels[box], spacing,
-                          min_diameter_mm, min_score).get(1, 0.0)
-    voxels = np.zeros(piece.shape, dtype=bool)
-    voxels[box] = trimmed
-    return voxels, score
+    (a lesion and the vessel running into it, merged on thick slices): (voxels, score); all
+    arrays are crops of one box."""
+    trimmed = filters.trim_stalks(piece, spacing)
+    score = _score_pieces(trimmed.astype(np.int32), evidence, sharp, vessels, spacing, min_diameter_mm,
+                          min_score).get(1, 0.0)
+    return trimmed, score
 
 
 def _score_pieces(pieces, evidence, sharp, vessels, spacing, min_diameter_mm, min_score) -> dict[int, float]:
@@ -212,7 +445,7 @@ def _score_pieces(pieces, evidence, sharp, vessels, spacing, min_diameter_mm, mi
         return {}
     label_image = filters.image_from_array(pieces.astype(np.uint32), spacing)
     shape = sitk.LabelShapeStatisticsImageFilter()
-    shape.ComputeFeretDiameterOn()
+    shape.ComputePerimeterOff()
     shape.Execute(label_image)
     intensity = sitk.LabelIntensityStatisticsImageFilter()
     intensity.Execute(label_image, filters.image_from_array(evidence, spacing))
@@ -224,21 +457,26 @@ def _score_pieces(pieces, evidence, sharp, vessels, spacing, min_diameter_mm, mi
     for label in shape.GetLabels():
         volume_mm3 = shape.GetPhysicalSize(label)
         diameter_mm = (6.0 * volume_mm3 / np.pi) ** (1.0 / 3.0)
-        roundness = volume_mm3 / (np.pi / 6.0 * (shape.GetFeretDiameter(label) + voxel_mm) ** 3)
         moments = np.asarray(shape.GetPrincipalMoments(label)) + voxel_mm ** 2 / 12.0
         elongation = float(np.sqrt(moments[2] / moments[1]))
         peak = intensity.GetMaximum(label)
         contrast = _sigmoid((peak - SEED_Z) / 0.5 + 2.0)
         size = _sigmoid((diameter_mm - min_diameter_mm) / (0.05 * min_diameter_mm))
         straight = _sigmoid((MAX_ELONGATION - elongation) / 0.3)
-        round_ = _sigmoid((roundness - MIN_ROUNDNESS) / 0.04)
         vessel_fraction = overlap.GetMean(label) if vessels is not None else 0.0
-        score = contrast * size * straight * round_ * (1.0 - vessel_fraction)
-        if score >= min_score:
+        scores[int(label)] = contrast * size * straight * (1.0 - vessel_fraction)
+    # roundness needs the Feret diameter (costly on large vessel pieces): only where it can matter
+    hopeful = [label for label, score in scores.items() if score >= min_score]
+    boxes = _label_boxes(np.where(np.isin(pieces, hopeful), pieces, 0), pad=0) if hopeful else {}
+    for label in hopeful:
+        volume_mm3 = shape.GetPhysicalSize(label)
+        points_mm = np.argwhere(pieces[boxes[label]] == label) * np.asarray(spacing)
+        roundness = volume_mm3 / (np.pi / 6.0 * (_feret_diameter_mm(points_mm) + voxel_mm) ** 3)
+        scores[label] *= _sigmoid((roundness - MIN_ROUNDNESS) / 0.04)
+        if scores[label] >= min_score:
             center_kji = np.asarray(shape.GetCentroid(label))[::-1] / np.asarray(spacing)
-            ratio = _blob_ratio(sharp, center_kji, diameter_mm / 2.0, spacing)
-            score *= _sigmoid((ratio - MIN_BLOB_RATIO) / 0.05)
-        scores[int(label)] = score
+            ratio = _blob_ratio(sharp, center_kji, (6.0 * volume_mm3 / np.pi) ** (1.0 / 3.0) / 2.0, spacing)
+            scores[label] *= _sigmoid((ratio - MIN_BLOB_RATIO) / 0.05)
     return scores
 
 
@@ -264,25 +502,30 @@ def _blob_ratio(image: np.ndarray, center_kji, radius_mm: float, spacing) -> flo
     return float(magnitude[0] / np.sqrt(magnitude[1] * magnitude[2]))
 
 
-def _likely_cyst(voxels: np.ndarray, images: dict[str, np.ndarray], parenchyma: np.ndarray) -> bool:
-    """Fluid-like: very bright on t2 and not bright on dwi (needs at least one of them)."""
-    if "t2" not in images and "dwi" not in images:
+def _cyst_reference(images: dict[str, np.ndarray], parenchyma: np.ndarray) -> dict[str, tuple[float, float]]:
+    """Liver level and spread per sequence that can tell a cyst (t2, dwi), from ``parenchyma``."""
+    return {name: filters.robust_center_spread(images[name][parenchyma]) for name in ("t2", "dwi")
+            if name in images and parenchyma.any()}
+
+
+def _likely_cyst(values: dict[str, np.ndarray], reference: dict[str, tuple[float, float]]) -> bool:
+    """Fluid-like: very bright on t2 and not bright on dwi (needs at least one of them);
+    ``values``: the lesion's voxel values per sequence, ``reference``: :func:`_cyst_reference`."""
+    if not reference:
         return False
-    if not parenchyma.any():
-        parenchyma = ~voxels
     verdict = True
-    if "t2" in images:
-        liver_t2, _ = filters.robust_center_spread(images["t2"][parenchyma])
-        lesion_t2 = float(np.median(images["t2"][voxels]))
-        verdict &= liver_t2 > 0 and lesion_t2 >= CYST_T2_RATIO * liver_t2
-    if "dwi" in images:
-        center, spread = filters.robust_center_spread(images["dwi"][parenchyma])
-        verdict &= (float(np.median(images["dwi"][voxels])) - center) / spread <= CYST_DWI_MAX_Z
+    if "t2" in reference:
+        liver_t2 = reference["t2"][0]
+        verdict &= liver_t2 > 0 and float(np.median(values["t2"])) >= CYST_T2_RATIO * liver_t2
+    if "dwi" in reference:
+        center, spread = reference["dwi"]
+        verdict &= (float(np.median(values["dwi"])) - center) / spread <= CYST_DWI_MAX_Z
     return bool(verdict)
 
 
-def _describe(voxels: np.ndarray, label: int, score: float, cyst: bool, geometry: Geometry) -> dict:
-    center_kji = np.argwhere(voxels).mean(axis=0)
+def _describe(voxels: np.ndarray, corner_kji, label: int, score: float, cyst: bool, geometry: Geometry) -> dict:
+    """Table row of a lesion given as ``voxels`` in a box whose first voxel is ``corner_kji``."""
+    center_kji = np.argwhere(voxels).mean(axis=0) + np.asarray(corner_kji)
     return {
         "id": label,
         "center_ras_mm": [round(float(v), 2) for v in geometry.kji_to_ras(center_kji)],
@@ -307,6 +550,19 @@ def longest_axial_diameter_mm(mask: np.ndarray, geometry: Geometry) -> float:
         difference = points[:, None, :] - points[None, :, :]
         best = max(best, float(np.sqrt((difference ** 2).sum(-1)).max()))
     return best + float(spacing.mean()) if best or mask.any() else 0.0
+
+
+def _feret_diameter_mm(points_mm: np.ndarray) -> float:
+    """Largest distance between two of the 3D ``points_mm``: exact among the extreme points
+    along 64 directions spread over a half sphere (a Fibonacci lattice), which hold it up to
+    a fraction of a voxel."""
+    count = 64
+    z = (np.arange(count) + 0.5) / count
+    angle = np.pi * (3.0 - np.sqrt(5.0)) * np.arange(count)
+    directions = np.stack([z, np.sqrt(1 - z ** 2) * np.cos(angle), np.sqrt(1 - z ** 2) * np.sin(angle)], axis=1)
+    projection = points_mm @ directions.T
+    extremes = points_mm[np.unique(np.concatenate([projection.argmax(0), projection.argmin(0)]))]
+    return float(np.sqrt(((extremes[:, None] - extremes[None]) ** 2).sum(-1)).max())
 
 
 def _hull_candidates(points: np.ndarray) -> np.ndarray:
