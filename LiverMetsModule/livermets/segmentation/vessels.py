@@ -1,7 +1,9 @@
 """Portal venous system and hepatic veins (with the IVC), separated by topology.
 
-Method (numpy + SimpleITK; thresholds in units of the liver's robust spread)
--------------------------------------------------------------------------
+Method (numpy + SimpleITK; thresholds in units of the liver's robust spread or in mm)
+-------------------------------------------------------------------------------------
+0. Grid: axes finer than :data:`WORK_SPACING_MM` are resampled to it (:func:`work_geometry`);
+   the trees come back to the input grid by linear interpolation of their masks.
 1. Vessel evidence: robust z-score against the liver, signed by
    :func:`livermets.sequences.vessel_polarity` (bright on portal-venous / ct, dark on hbp / t2),
    averaged over sequences, inside the liver plus a :data:`MARGIN_MM` margin (hilum, IVC).
@@ -17,8 +19,14 @@ Method (numpy + SimpleITK; thresholds in units of the liver's robust spread)
 4. Trees: every vessel voxel goes to the root it reaches along the widest path: a marker
    watershed on the negated inside-distance map floods from both roots, so two trees that
    touch at a thin partial-volume contact are cut there (a maximin / bottleneck path criterion).
-   Parts reaching neither root are dropped.
-5. Centerlines and radii per tree by :func:`livermets.segmentation.centerlines.trace_centerlines`.
+   Inside the liver, gaps narrower than the largest voxel spacing are crossed (thick slices
+   break oblique branches into pieces); parts reaching neither root are dropped.
+5. Outside the liver each tree is followed from its trunks as a lumen of its own intensity
+   (:func:`livermets.segmentation.trunks.follow_trunk`: IVC above and below the liver, portal
+   trunk, confluence and splenic vein), since there the contrast to the liver says nothing
+   (on hbp the fat is darker than the veins); the extrahepatic parts then get their
+   partial-volume wall (:func:`livermets.segmentation.trunks.partial_volume_wall`).
+6. Centerlines and radii per tree by :func:`livermets.segmentation.centerlines.trace_centerlines`.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from livermets.geometry import Geometry
-from livermets.segmentation import centerlines, filters
+from livermets.segmentation import centerlines, filters, morphology, trunks
 from livermets.sequences import vessel_polarity
 
 MARGIN_MM = 15.0          # search region: liver dilated by this (hilum, intrahepatic IVC)
@@ -43,6 +51,7 @@ MIN_TUBE_FRACTION = 0.15
 MAX_VESSEL_ROUNDNESS = 0.3
 HILUM_LEFT_MM = 20.0      # the portal root may lie at most this far left of the IVC axis
 WALL_FRACTION = 0.5       # vessel wall at this fraction of the trunks' median contrast
+WORK_SPACING_MM = 1.5     # finer axes are worked on at this spacing (two voxels across a 1.5 mm radius)
 
 
 @dataclass
@@ -70,10 +79,63 @@ def segment_vessels(images: dict[str, np.ndarray], liver: np.ndarray, geometry: 
     """Segment and separate the portal and hepatic venous trees around ``liver``.
 
     ``images``: aligned float arrays by sequence name on ``geometry``; ``liver``: whole-liver
-    mask; ``lesions``: optional mask of lesions to keep out of the vessels.
+    mask; ``lesions``: optional mask of lesions to keep out of the vessels. Grids finer than
+    :data:`WORK_SPACING_MM` are worked on at that spacing (:func:`work_geometry`) and the trees
+    brought back by linear interpolation of their masks (boundary at one half).
     """
     images = filters.checked_images(images, liver, geometry, task="segmenting vessels")
-    full_liver = np.asarray(liver, dtype=bool)
+    work = work_geometry(geometry)
+    if work == geometry:
+        return _segment(images, np.asarray(liver, dtype=bool), lesions, geometry)
+    for name in list(images):  # full-resolution copies are let go as soon as they are resampled
+        images[name] = _resample(images[name], geometry, work, linear=True)
+    work_lesions = None if lesions is None else _resample(lesions, geometry, work, linear=False).astype(bool)
+    found = _segment(images, _resample(liver, geometry, work, linear=False).astype(bool), work_lesions, work)
+    result = VesselResult(*(np.zeros(geometry.shape, dtype=bool) for _ in range(3)), found.centerlines,
+                          found.portal_entry_ras_mm, found.ivc_axis_ras_mm, found.warnings)
+    # one signed map for both trees: +1 portal, -1 hepatic, each boundary at one half
+    box, values = _upsample(found.portal.astype(np.float32) - found.hepatic, work, geometry)
+    result.portal[box], result.hepatic[box] = values >= 0.5, values <= -0.5
+    box, values = _upsample(found.ivc.astype(np.float32), work, geometry)
+    result.ivc[box] = (values >= 0.5) & result.hepatic[box]
+    return result
+
+
+def work_geometry(geometry: Geometry) -> Geometry:
+    """``geometry`` with every spacing finer than :data:`WORK_SPACING_MM` coarsened to it, over
+    the same extent (same first voxel centre, direction); ``geometry`` itself if none is finer."""
+    spacing = np.maximum(geometry.spacing_ijk_mm, WORK_SPACING_MM)
+    if np.array_equal(spacing, geometry.spacing_ijk_mm):
+        return geometry
+    extent = (np.asarray(geometry.shape[::-1]) - 1) * np.asarray(geometry.spacing_ijk_mm)
+    shape_ijk = np.floor(extent / spacing + 1e-6).astype(int) + 1
+    return Geometry(tuple(shape_ijk[::-1]), tuple(spacing), geometry.origin_lps_mm, geometry.direction_lps)
+
+
+def _resample(array: np.ndarray, source: Geometry, target: Geometry, *, linear: bool) -> np.ndarray:
+    """``array`` on ``source`` resampled onto ``target`` (linear: float32; else nearest, uint8)."""
+    array = np.asarray(array, dtype=np.float32 if linear else np.uint8)
+    image = morphology.to_sitk(array, source)
+    return sitk.GetArrayFromImage(morphology.resample_to(image, target, linear=linear))
+
+
+def _upsample(values: np.ndarray, work: Geometry, geometry: Geometry) -> tuple[tuple[slice, ...], np.ndarray]:
+    """Float ``values`` on ``work`` linearly onto the box of ``geometry``'s grid that covers their
+    nonzero voxels: ``(box slices, float32 values on the box)``."""
+    where = np.argwhere(values != 0)
+    if not len(where):
+        return (slice(0, 0),) * 3, np.zeros((0, 0, 0), dtype=np.float32)
+    scale = np.asarray(work.spacing_mm) / np.asarray(geometry.spacing_mm)
+    low = np.maximum(np.floor((where.min(0) - 1) * scale).astype(int), 0)
+    high = np.minimum(np.ceil((where.max(0) + 1) * scale).astype(int) + 1, geometry.shape)
+    corner = geometry.kji_to_ras(low[None].astype(float))[0] * np.array([-1.0, -1.0, 1.0])  # RAS -> LPS
+    box = Geometry(tuple(high - low), geometry.spacing_ijk_mm, tuple(corner), geometry.direction_lps)
+    return tuple(slice(a, b) for a, b in zip(low, high)), _resample(values, work, box, linear=True)
+
+
+def _segment(images: dict[str, np.ndarray], full_liver: np.ndarray, lesions: np.ndarray | None,
+             geometry: Geometry) -> VesselResult:
+    """:func:`segment_vessels` on the grid it works on."""
     spacing = geometry.spacing_mm
     pad = [int(np.ceil(MARGIN_MM / s)) + 1 for s in spacing]
     box = _bounding_box(full_liver, pad)
@@ -89,26 +151,34 @@ def segment_vessels(images: dict[str, np.ndarray], liver: np.ndarray, geometry: 
     vessels = filters.keep_reaching(vessels, evidence, SEED_Z)
     vessels &= ~_blobs(vessels, liver, spacing)
     # partial volume: the wall sits half-way between liver and the lumen of the large vessels
-    trunks = filters.morphology_mm(vessels, spacing, TRUNK_RADIUS_MM, "open")
-    if trunks.any():
-        vessels &= evidence > max(LOW_Z, WALL_FRACTION * float(np.median(evidence[trunks])))
+    wide = filters.morphology_mm(vessels, spacing, TRUNK_RADIUS_MM, "open")
+    if wide.any():
+        vessels &= evidence > max(LOW_Z, WALL_FRACTION * float(np.median(evidence[wide])))
 
-    ras = _ras_grids(geometry, box)
+    offset = np.asarray([b.start for b in box])
     result = VesselResult(*(np.zeros(geometry.shape, dtype=bool) for _ in range(3)))
-    ivc, portal_root = _find_roots(vessels, liver, ras, spacing)
+    trunk_mask = filters.morphology_mm(vessels, spacing, TRUNK_RADIUS_MM, "open")
+    ivc, portal_root = _find_roots(trunk_mask, liver, geometry, offset)
     if ivc is None or portal_root is None:
         result.warnings.append("could not find both the IVC and the portal vein entry; vessels not separated")
         return result
-    trees = _assign(vessels, {1: portal_root, 2: ivc}, spacing)
-    result.portal[box] = trees == 1
-    result.hepatic[box] = trees == 2
-    result.ivc[box] = ivc & (trees == 2)
-    result.portal_entry_ras_mm = [round(float(ras[a][portal_root].mean()), 2) for a in range(3)]
-    result.ivc_axis_ras_mm = _axis_ends(ivc, ras)
-    offset = np.asarray([b.start for b in box])
-    for tree, label, root in (("portal", 1, portal_root), ("hepatic", 2, ivc)):
-        for branch in centerlines.trace_centerlines(trees == label, root, spacing, min_branch_mm=MIN_BRANCH_MM):
-            points = geometry.kji_to_ras(branch.points_kji + offset)
+    trees = np.zeros(geometry.shape, dtype=np.uint8)
+    trees[box] = _assign(vessels, {1: portal_root, 2: ivc}, liver, spacing)
+    roots, seeds = {}, {}
+    for label, root in ((1, portal_root), (2, ivc)):
+        roots[label] = np.zeros(geometry.shape, dtype=bool)
+        roots[label][box] = root & (trees[box] == label)
+        seeds[label] = np.zeros(geometry.shape, dtype=bool)
+        seeds[label][box] = trunk_mask & (trees[box] == label)
+    result.ivc[...] = _continue_outside(images, trees, seeds, roots[2], full_liver, spacing)
+    result.portal[...] = trees == 1
+    result.hepatic[...] = trees == 2
+    result.portal_entry_ras_mm = np.round(_ras(portal_root, geometry, offset).mean(0), 2).tolist()
+    result.ivc_axis_ras_mm = _axis_ends(_ras(result.ivc, geometry, np.zeros(3, dtype=int)))
+    for tree, label in (("portal", 1), ("hepatic", 2)):
+        for branch in centerlines.trace_centerlines(trees == label, roots[label], spacing,
+                                                    min_branch_mm=MIN_BRANCH_MM):
+            points = geometry.kji_to_ras(branch.points_kji)
             result.centerlines.append({"tree": tree,
                                        "points_ras_mm": np.round(points, 2).tolist(),
                                        "radii_mm": np.round(branch.radii_mm, 2).tolist()})
@@ -176,31 +246,34 @@ def _roundness(shape, label: int, spacing) -> float:
     return shape.GetPhysicalSize(label) / (np.pi / 6.0 * diameter_mm ** 3)
 
 
-def _ras_grids(geometry: Geometry, box) -> list[np.ndarray]:
-    """RAS x, y, z (mm) of every voxel centre of ``box`` as broadcastable arrays."""
-    matrix = geometry.ijk_to_ras()
-    k = np.arange(box[0].start, box[0].stop, dtype=np.float32)[:, None, None]
-    j = np.arange(box[1].start, box[1].stop, dtype=np.float32)[None, :, None]
-    i = np.arange(box[2].start, box[2].stop, dtype=np.float32)[None, None, :]
-    return [matrix[row, 0] * i + matrix[row, 1] * j + matrix[row, 2] * k + matrix[row, 3] for row in range(3)]
+def _ras(mask: np.ndarray, geometry: Geometry, offset: np.ndarray) -> np.ndarray:
+    """RAS (mm) of the voxel centres of ``mask``, a crop of ``geometry``'s grid starting at
+    ``offset`` (k, j, i): ``(n, 3)``."""
+    return geometry.kji_to_ras(np.argwhere(mask) + offset)
 
 
-def _find_roots(vessels, liver, ras, spacing):
-    """(IVC mask, portal root mask) from the trunks of the vessel mask, or None each."""
-    trunks = filters.morphology_mm(vessels, spacing, TRUNK_RADIUS_MM, "open")
-    labels, count = filters.connected_components(trunks)
+def _find_roots(trunk_mask: np.ndarray, liver: np.ndarray, geometry: Geometry, offset: np.ndarray):
+    """(IVC mask, portal root mask) among the trunks (the vessel mask opened by a
+    :data:`TRUNK_RADIUS_MM` ball; a crop of ``geometry``'s grid starting at ``offset``), or None each."""
+    labels, count = filters.connected_components(trunk_mask)
     if count == 0:
         return None, None
-    shape = np.broadcast_shapes(*(a.shape for a in ras))
-    x, y, z = (np.broadcast_to(a, shape) for a in ras)
-    liver_y, liver_z = float(y[liver].mean()), float(z[liver].mean())
-    liver_z_low, liver_z_high = np.percentile(z[liver], [5, 95])
-    parts = []
-    for label in range(1, count + 1):
-        voxels = labels == label
-        zs = z[voxels]
-        parts.append({"label": label, "x": float(x[voxels].mean()), "y": float(y[voxels].mean()),
-                      "z": float(zs.mean()), "extent": float(zs.max() - zs.min()), "size": int(voxels.sum())})
+    liver_ras = _ras(liver, geometry, offset)
+    liver_y, liver_z = float(liver_ras[:, 1].mean()), float(liver_ras[:, 2].mean())
+    liver_z_low, liver_z_high = np.percentile(liver_ras[:, 2], [5, 95])
+    inside = labels > 0
+    index = labels[inside]
+    x, y, z = _ras(inside, geometry, offset).T
+    size = np.bincount(index, minlength=count + 1)
+    mean = [np.bincount(index, weights=a, minlength=count + 1) / np.maximum(size, 1) for a in (x, y, z)]
+    top, bottom = np.full(count + 1, -np.inf), np.full(count + 1, np.inf)
+    np.maximum.at(top, index, z)
+    np.minimum.at(bottom, index, z)
+    in_liver = np.bincount(index, weights=liver[inside], minlength=count + 1) / np.maximum(size, 1)
+    parts = [{"label": label, "x": float(mean[0][label]), "y": float(mean[1][label]),
+              "z": float(mean[2][label]), "extent": float(top[label] - bottom[label]),
+              "size": int(size[label]), "inside": float(in_liver[label])}
+             for label in range(1, count + 1)]
     vertical = [p for p in parts if p["y"] < liver_y and p["extent"] >= 0.3 * (liver_z_high - liver_z_low)]
     if not vertical:
         return None, None
@@ -213,33 +286,77 @@ def _find_roots(vessels, liver, ras, spacing):
     if not hilum:
         return labels == ivc["label"], None
     for p in hilum:  # the portal trunk crosses the capsule close to the IVC (medially)
-        voxels = labels == p["label"]
-        inside = float(liver[voxels].mean())
-        crossing = 1.0 if 0.05 < inside < 0.95 else 0.3 if inside > 0 else 0.1
+        crossing = 1.0 if 0.05 < p["inside"] < 0.95 else 0.3 if p["inside"] > 0 else 0.1
         p["weight"] = p["size"] * crossing / (1.0 + abs(p["x"] - ivc["x"]) / 30.0)
     portal = max(hilum, key=lambda p: p["weight"])
     return labels == ivc["label"], labels == portal["label"]
 
 
-def _assign(vessels: np.ndarray, roots: dict[int, np.ndarray], spacing) -> np.ndarray:
-    """Label each vessel voxel with the root it reaches along the widest path (0 = none)."""
+def _continue_outside(images: dict[str, np.ndarray], trees: np.ndarray, trunk_masks: dict[int, np.ndarray],
+                      ivc_root: np.ndarray, liver: np.ndarray, spacing) -> np.ndarray:
+    """Follow each tree (label 1 portal, 2 hepatic in ``trees``) from its trunks
+    (``trunk_masks``) outside ``liver`` (:func:`trunks.follow_trunk`), and add the lumen reached
+    and the partial-volume wall of the extrahepatic part to ``trees`` (in place); voxels both
+    trees reach are left out, and extrahepatic voxels of a tree that do not look like its lumen
+    are dropped. Returns the IVC: ``ivc_root``, what the hepatic tree reached and its wall."""
+    smoothed = {name: filters.gaussian_mm(image, spacing, SMOOTH_MM) for name, image in images.items()}
+    parenchyma = liver & (trees == 0)
+    noise = {name: trunks.noise_spread(image, parenchyma, spacing) for name, image in smoothed.items()}
+    polarity = {name: vessel_polarity(name) for name in images}
+    free = ~liver & (trees == 0)
+    models = {label: trunks.lumen_model(smoothed, noise, polarity, trees == label, trunk, free, spacing)
+              for label, trunk in trunk_masks.items()}
+    reached = {label: np.zeros(trees.shape, dtype=bool) if model is None
+               else trunks.follow_trunk(smoothed, model, trees == label, free, spacing)
+               for label, model in models.items()}
+    both = reached[1] & reached[2]
+    for label in reached:
+        reached[label] &= ~both
+    ivc = ivc_root | reached[2]
+    pad = [int(np.ceil(trunks.WALL_MM / step)) + 1 for step in spacing]
+    for label, model in models.items():
+        lumen = ((trees == label) & ~liver) | reached[label]
+        if model is None or not lumen.any():
+            continue
+        box = _bounding_box(lumen, pad)
+        unlike = lumen[box] & ~reached[label][box] & ~ivc_root[box] & ~model.band(smoothed, box)
+        trees[box][unlike] = 0
+        lumen[box] &= ~unlike
+        allowed = lumen | (free & ~both & ~reached[3 - label] & (trees == 0))
+        wall = trunks.partial_volume_wall(smoothed, noise, lumen, allowed, spacing)
+        trees[wall & (trees == 0)] = label
+        if label == 2:
+            box = _bounding_box(ivc, pad)
+            ivc[box] |= wall[box] & filters.morphology_mm(ivc[box], spacing, trunks.WALL_MM, "dilate")
+    return ivc & (trees == 2)
+
+
+def _assign(vessels: np.ndarray, roots: dict[int, np.ndarray], liver: np.ndarray, spacing) -> np.ndarray:
+    """Label each vessel voxel with the root it reaches along the widest path (0 = none).
+
+    Inside ``liver``, pieces less than the largest voxel spacing apart count as connected (an
+    oblique branch sampled by thick slices falls apart into pieces that only touch across the
+    gap); a gap is crossed after every vessel voxel, the narrowest first (its relief is the
+    distance to the vessels), so it never beats a path inside the vessels and a piece joins the
+    closer tree."""
     distance = filters.distance_inside_mm(vessels, spacing)
+    gap = filters.distance_inside_mm(~vessels, spacing)
+    reach = vessels | (liver & (gap <= 0.5 * float(max(spacing))))
     markers = np.zeros(vessels.shape, dtype=np.uint32)
     for label, root in roots.items():
         markers[root & vessels] = label
-    relief = filters.image_from_array(np.where(vessels, -distance, 1.0).astype(np.float32), spacing)
+    relief = filters.image_from_array(np.where(vessels, -distance, np.where(reach, gap, float(max(spacing))))
+                                      .astype(np.float32), spacing)
     marker_image = sitk.GetImageFromArray(markers)
     marker_image.CopyInformation(relief)
     flood = sitk.GetArrayFromImage(sitk.MorphologicalWatershedFromMarkers(relief, marker_image, False, True))
-    parts, _ = filters.connected_components(vessels)
+    parts, _ = filters.connected_components(reach)
     rooted = np.unique(parts[markers > 0])
     return np.where(vessels & np.isin(parts, rooted[rooted > 0]), flood, 0).astype(np.uint8)
 
 
-def _axis_ends(ivc: np.ndarray, ras) -> list[list[float]]:
-    """Centres (RAS mm) of the lowest and highest tenth of the IVC."""
-    shape = np.broadcast_shapes(*(a.shape for a in ras))
-    points = np.stack([np.broadcast_to(a, shape)[ivc] for a in ras], axis=1)
+def _axis_ends(points: np.ndarray) -> list[list[float]]:
+    """Centres (RAS mm) of the lowest and highest tenth of the IVC's voxel centres ``points`` (n, 3)."""
     low, high = np.percentile(points[:, 2], [10, 90])
     return [np.round(points[points[:, 2] <= low].mean(0), 2).tolist(),
             np.round(points[points[:, 2] >= high].mean(0), 2).tolist()]
