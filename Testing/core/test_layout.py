@@ -37,7 +37,7 @@ def test_cmake_lists_every_python_file():
 
 def test_cmake_lists_every_package_resource():
     listed = cmake_list("MODULE_PYTHON_RESOURCES")
-    on_disk = shipped_files(("*.json",))
+    on_disk = shipped_files(("*.json", "*.npz"))
     assert on_disk == listed
 
 

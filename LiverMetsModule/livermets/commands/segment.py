@@ -37,7 +37,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--series", help="for a DICOM folder with several series: which one (number, UID or name)"
     )
-    parser.add_argument("--engine", default="classical", help="classical (default) or totalsegmentator")
+    parser.add_argument(
+        "--engine",
+        default="builtin",
+        help="builtin (default: intensity model and bundled liver network), classical (no trained weights) or totalsegmentator",
+    )
     parser.add_argument(
         "--no-align",
         action="store_true",

@@ -1,8 +1,14 @@
-"""Segmentation engines: the classical one (default, numpy + SimpleITK) and optional others.
+"""Segmentation engines: the built-in ones (numpy + SimpleITK, nothing to install) and optional others.
 
 An engine turns aligned images (dict sequence name -> array on the first image's grid) into
 an :class:`EngineOutput`. ``provides`` says which structures it makes itself; the pipeline
 does not care how.
+
+* ``builtin`` (default): liver from the intensity model and the bundled network of
+  :mod:`~livermets.segmentation.liver_net`, combined; vessels and lesions by the classical
+  detectors.
+* ``classical``: the same without trained weights: liver from the intensity model and a level set.
+* ``totalsegmentator``: liver, portal vein and IVC from TotalSegmentator, when installed.
 """
 
 from __future__ import annotations
@@ -71,14 +77,16 @@ def _timed(timings: Optional[dict], stage: str, started: float) -> None:
         timings[stage] = time.monotonic() - started
 
 
-class ClassicalEngine(SegmentationEngine):
-    """Liver by :func:`livermets.segmentation.liver.segment_liver` on the first image, then the
-    vessel and lesion detectors of :mod:`~livermets.segmentation.vessels` and
+class BuiltinEngine(SegmentationEngine):
+    """Liver by :func:`livermets.segmentation.liver.segment_liver` on the first image (intensity
+    model and bundled network combined, or intensity alone for ``liver_method="intensity"``), then the vessel and
+    lesion detectors of :mod:`~livermets.segmentation.vessels` and
     :mod:`~livermets.segmentation.lesions` on all aligned images (each skipped with a warning
     when its module is not installed)."""
 
-    name = "classical"
+    name = "builtin"
     provides = frozenset({"liver", "vessels", "lesions"})
+    liver_method = "combined"
 
     def available(self) -> tuple[bool, str]:
         return True, ""
@@ -89,7 +97,11 @@ class ClassicalEngine(SegmentationEngine):
         started = time.monotonic()
         first_name = next(iter(images))
         found = segment_liver(
-            images[first_name], geometry, sequence=sequences[0], progress=scaled(progress, 0.0, 0.5)
+            images[first_name],
+            geometry,
+            sequence=sequences[0],
+            method=self.liver_method,
+            progress=scaled(progress, 0.0, 0.5),
         )
         _timed(timings, "liver", started)
         output = EngineOutput(
@@ -99,6 +111,14 @@ class ClassicalEngine(SegmentationEngine):
             output, images, geometry, progress=scaled(progress, 0.5, 1.0), timings=timings
         )
         return output
+
+
+class ClassicalEngine(BuiltinEngine):
+    """:class:`BuiltinEngine` without trained weights: the liver comes from the intensity model
+    and its level set alone."""
+
+    name = "classical"
+    liver_method = "intensity"
 
 
 def add_vessels_and_lesions(
@@ -179,7 +199,7 @@ class TotalSegmentatorEngine(SegmentationEngine):
             return False, (
                 "the totalsegmentator package is not installed; install it with "
                 "`pip install TotalSegmentator` (it downloads model weights on first use) "
-                "or use --engine classical"
+                "or use the default engine (builtin)"
             )
         return True, ""
 
@@ -218,7 +238,11 @@ class TotalSegmentatorEngine(SegmentationEngine):
         return output
 
 
-ENGINES: dict[str, type] = {"classical": ClassicalEngine, "totalsegmentator": TotalSegmentatorEngine}
+ENGINES: dict[str, type] = {
+    "builtin": BuiltinEngine,
+    "classical": ClassicalEngine,
+    "totalsegmentator": TotalSegmentatorEngine,
+}
 
 
 def get_engine(name: str) -> SegmentationEngine:

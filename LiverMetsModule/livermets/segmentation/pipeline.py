@@ -1,7 +1,7 @@
 """From a patient's images to liver, lesion instances and venous trees, and the result files.
 
 ``segment`` runs: sequence resolution -> alignment of every further phase onto the first
-image's grid -> engine (liver; the classical engine then calls the vessel and lesion
+image's grid -> engine (liver; the built-in engines then call the vessel and lesion
 detectors) -> label map and lesion table. ``write_result`` writes the files of the result
 folder atomically. If no liver is found, :class:`~livermets.errors.NoLiverFoundError` is
 raised and nothing is written: a result folder always holds a real liver.
@@ -59,7 +59,7 @@ class SegmentationResult:
     alignment: list[dict]
     timings_s: dict[str, float]
     warnings: list[str] = field(default_factory=list)
-    engine: str = "classical"
+    engine: str = "builtin"
 
     @property
     def liver_volume_ml(self) -> float:
@@ -93,7 +93,7 @@ def segment(
     volumes: Union[Sequence[Volume], Mapping[str, Volume]],
     sequences: Optional[Sequence[Optional[str]]] = None,
     *,
-    engine: str = "classical",
+    engine: str = "builtin",
     hints: Optional[Sequence[Optional[str]]] = None,
     align: bool = True,
     progress: Optional[ProgressCallback] = None,
@@ -108,7 +108,8 @@ def segment(
         Canonical sequence per image (``livermets.sequences``); ``None`` entries are guessed.
         With a dict of volumes, its keys are used when this is not given.
     engine : str
-        ``"classical"`` (default, always available) or ``"totalsegmentator"`` (if installed).
+        ``"builtin"`` (default, always available: intensity model and bundled liver network),
+        ``"classical"`` (always available, no trained weights) or ``"totalsegmentator"`` (if installed).
     hints : list of str or None, optional
         Sequence hints from DICOM tags or file names (``ImageInfo.sequence_hint``).
     align : bool

@@ -1,0 +1,309 @@
+"""Train the liver network of ``livermets.segmentation.liver_net`` (development tool, needs PyTorch).
+
+Usage (from the repository root, in an environment with ``torch`` and the core installed)::
+
+    python Testing/train_liver_net.py --out DIR [--data ../shared/data] [--holdout chaos01,chaos02]
+                                      [--steps 1500] [--threads 2] [--cache DIR]
+
+Writes ``DIR/liver_net.npz`` (the numpy weights ``LiverNet.load`` reads) and ``DIR/liver_net.json``
+(training cases, settings, versions). ``--holdout`` leaves cases out, for the cross-validation that
+``Testing/evaluate.py --liver-folds`` reports; the shipped weights use every case.
+
+Training data
+-------------
+* CHAOS T2-SPIR MRI with manual liver labels (Kavur et al., Med Image Anal 2021,
+  doi:10.1016/j.media.2020.101950; CC BY-SA 4.0), as found in ``--data``/chaos_t2.
+* LiverMets phantoms (seeds :data:`PHANTOM_SEEDS`, standard and thick grids, every sequence), so the
+  network also meets CT, hepatobiliary, portal-venous, arterial and diffusion contrast.
+
+Every image goes through the product's own input path (``liver.intensity_model`` then
+``liver.network_input``), so training and use see the same canonical grid and contrast units.
+Augmentation: in-plane rotation, scaling and shift, contrast sign flip (polarity), contrast gain (0.5-2)
+and offset, a monotone curve, noise, a field of view cut just above or below. Deterministic for a
+given seed and thread count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "LiverMetsModule"))
+
+from livermets import __version__  # noqa: E402
+from livermets.geometry import Geometry  # noqa: E402
+from livermets.segmentation import liver as liver_module  # noqa: E402
+from livermets.segmentation import liver_net  # noqa: E402
+from livermets.segmentation import morphology as morph  # noqa: E402
+
+PHANTOM_SEEDS = (100, 101, 102)
+PHANTOM_VARIANTS = ("standard", "thick")
+PHANTOM_SHARE = 0.2    # share of each batch drawn from phantom planes
+FLIP_SHARE = 0.3       # share of samples whose contrast sign is flipped (polarity)
+CUT_SHARE = 0.2        # share of samples whose field of view is cut above or below
+CROP = 160             # training crop (pixels of IN_PLANE_MM): 320 mm
+BATCH = 16
+CHANNELS = (8, 16, 32, 64)  # the shipped width: ~0.23 MB of weights, CPU inference in seconds
+
+
+# --- data ------------------------------------------------------------------------------------------
+def prepare(image: np.ndarray, geometry: Geometry, truth: np.ndarray, sequence: str) -> dict:
+    """Network input planes and the truth on the canonical grid for one image."""
+    import SimpleITK as sitk
+
+    model = liver_module.intensity_model(image, geometry, sequence=sequence)
+    grid, planes = liver_module.network_input(model)
+    moved = morph.resample_to(morph.to_sitk(np.asarray(truth, dtype=np.float32), geometry), grid)
+    target = sitk.GetArrayFromImage(moved) >= 0.5
+    outside = (model.background() - model.mode) / model.contrast_spread()
+    return {"planes": planes, "truth": target.astype(np.uint8),
+            "outside": float(np.clip(outside, -liver_net.CLIP_Z, liver_net.CLIP_Z))}
+
+
+def chaos_samples(data: Path, holdout: set[str]) -> dict[str, dict]:
+    from livermets.imageio import read_image
+
+    samples = {}
+    for path in sorted((data / "chaos_t2").glob("chaos*_t2spir.nii.gz")):
+        name = path.name.split("_")[0]
+        if name in holdout:
+            continue
+        image = read_image(path)
+        labels = read_image(path.with_name(f"{name}_labels.nii.gz")).array
+        samples[name] = prepare(image.array, image.geometry, labels == 1, "t2")
+        print(f"prepared {name}: {samples[name]['planes'].shape}", flush=True)
+    return samples
+
+
+def phantom_samples() -> dict[str, dict]:
+    from livermets.phantom import make_phantom
+
+    samples = {}
+    for seed in PHANTOM_SEEDS:
+        for variant in PHANTOM_VARIANTS:
+            phantom = make_phantom(seed, variant=variant)
+            for sequence, image in phantom.images.items():
+                name = f"phantom{seed}-{variant}-{sequence}"
+                samples[name] = prepare(image, phantom.geometry, phantom.liver > 0, sequence)
+                print(f"prepared {name}: {samples[name]['planes'].shape}", flush=True)
+    return samples
+
+
+# --- network (same layer names as the numpy LiverNet) ----------------------------------------------
+def build_network(channels=CHANNELS):
+    import torch
+    from torch import nn
+
+    def block(inputs: int, outputs: int):
+        layers = []
+        for n_in in (inputs, outputs):
+            layers.append(nn.Sequential(nn.Conv2d(n_in, outputs, 3, padding=1, bias=False),
+                                        nn.BatchNorm2d(outputs), nn.ReLU(inplace=True)))
+        return nn.Sequential(*layers)
+
+    class UNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            c = channels
+            inputs = len(liver_net.plane_offsets_mm())
+            self.encoder = nn.ModuleList([block(inputs if n == 0 else c[n - 1], c[n]) for n in range(len(c))])
+            self.up = nn.ModuleList([nn.ConvTranspose2d(c[n + 1], c[n], 2, stride=2) for n in range(len(c) - 1)])
+            self.decoder = nn.ModuleList([block(2 * c[n], c[n]) for n in range(len(c) - 1)])
+            self.head = nn.Conv2d(c[0], 1, 1)
+
+        def forward(self, x):
+            skips = []
+            for level, layer in enumerate(self.encoder):
+                x = layer(x if level == 0 else torch.nn.functional.max_pool2d(x, 2))
+                skips.append(x)
+            for level in reversed(range(len(self.up))):
+                x = self.decoder[level](torch.cat([self.up[level](x), skips[level]], 1))
+            return self.head(x)
+
+    return UNet()
+
+
+def export(network, path: Path) -> None:
+    """Fold batch normalisation into the convolutions; write the arrays LiverNet reads (float16)."""
+    arrays = {}
+    for kind, blocks in (("encoder", network.encoder), ("decoder", network.decoder)):
+        for level, block in enumerate(blocks):
+            for index, unit in enumerate(block):
+                conv, norm = unit[0], unit[1]
+                scale = (norm.weight / (norm.running_var + norm.eps).sqrt()).detach().numpy()
+                weight = conv.weight.detach().numpy() * scale[:, None, None, None]
+                bias = norm.bias.detach().numpy() - norm.running_mean.detach().numpy() * scale
+                # (O, C, 3, 3) -> (3, 3, C, O) -> (9 C, O): row offset, column offset, channel
+                arrays[f"{kind}{level}.{index}.weight"] = weight.transpose(2, 3, 1, 0).reshape(-1, weight.shape[0])
+                arrays[f"{kind}{level}.{index}.bias"] = bias
+    for level, up in enumerate(network.up):
+        arrays[f"up{level}.weight"] = up.weight.detach().numpy().transpose(0, 2, 3, 1)  # (C, 2, 2, O)
+        arrays[f"up{level}.bias"] = up.bias.detach().numpy()
+    arrays["head.weight"] = network.head.weight.detach().numpy()[:, :, 0, 0].T
+    arrays["head.bias"] = network.head.bias.detach().numpy()
+    np.savez_compressed(path, **{name: value.astype(np.float16) for name, value in arrays.items()})
+
+
+# --- training --------------------------------------------------------------------------------------
+def crop(sample: dict, plane: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A CROP x CROP window of one plane (padded with the image's outside value), random position."""
+    planes, truth = sample["planes"][plane], sample["truth"][plane]
+    _, h, w = planes.shape
+    size_h, size_w = max(h, CROP), max(w, CROP)
+    x = np.full((planes.shape[0], size_h, size_w), sample["outside"], dtype=np.float32)
+    y = np.zeros((size_h, size_w), dtype=np.float32)
+    top, left = (size_h - h) // 2, (size_w - w) // 2
+    x[:, top:top + h, left:left + w] = planes
+    y[top:top + h, left:left + w] = truth
+    row = int(rng.integers(0, size_h - CROP + 1))
+    column = int(rng.integers(0, size_w - CROP + 1))
+    return x[:, row:row + CROP, column:column + CROP], y[row:row + CROP, column:column + CROP]
+
+
+def augment(x, y, outside, rng: np.random.Generator):
+    import torch
+    import torch.nn.functional as F
+
+    n = x.shape[0]
+    angle = rng.uniform(-0.21, 0.21, n)
+    scale = rng.uniform(0.85, 1.2, n)
+    shift = rng.uniform(-0.08, 0.08, (n, 2))
+    theta = np.zeros((n, 2, 3), dtype=np.float32)
+    theta[:, 0, 0], theta[:, 0, 1] = np.cos(angle) / scale, -np.sin(angle) / scale
+    theta[:, 1, 0], theta[:, 1, 1] = np.sin(angle) / scale, np.cos(angle) / scale
+    theta[:, :, 2] = shift
+    grid = F.affine_grid(torch.from_numpy(theta), list(x.shape), align_corners=False)
+    outside = outside.view(n, 1, 1, 1)
+    x = F.grid_sample(x - outside, grid, align_corners=False) + outside
+    y = (F.grid_sample(y, grid, align_corners=False) > 0.5).float()
+    sign = torch.from_numpy(np.where(rng.random(n) < FLIP_SHARE, -1.0, 1.0).astype(np.float32)).view(n, 1, 1, 1)
+    gain = torch.from_numpy(np.exp(rng.uniform(np.log(0.5), np.log(2.0), n)).astype(np.float32)).view(n, 1, 1, 1)
+    offset = torch.from_numpy(rng.normal(0.0, 0.15, n).astype(np.float32)).view(n, 1, 1, 1)
+    power = torch.from_numpy(rng.uniform(0.75, 1.33, n).astype(np.float32)).view(n, 1, 1, 1)
+    x = torch.sign(x) * torch.abs(x) ** power
+    x = sign * (gain * x + offset)
+    x = x + torch.from_numpy(rng.normal(0.0, 1.0, x.shape).astype(np.float32)) * \
+        torch.from_numpy(rng.uniform(0.0, 0.15, n).astype(np.float32)).view(n, 1, 1, 1)
+    x = _cut_field_of_view(x, rng)
+    return x.clamp(-liver_net.CLIP_Z, liver_net.CLIP_Z), y
+
+
+def _cut_field_of_view(x, rng: np.random.Generator):
+    """For a fifth of the samples, pretend the image ends 1..NEIGHBOURS planes above or below: the
+    planes beyond repeat the last one kept (as ``network_planes`` does at an image's end)."""
+    middle = liver_net.NEIGHBOURS
+    for n in np.flatnonzero(rng.random(x.shape[0]) < CUT_SHARE):
+        keep = int(rng.integers(0, middle))  # planes kept beyond the middle one on that side
+        if rng.random() < 0.5:
+            x[n, :middle - keep] = x[n, middle - keep].clone()
+        else:
+            x[n, middle + keep + 1:] = x[n, middle + keep].clone()
+    return x
+
+
+def train(samples: dict[str, dict], steps: int, seed: int, channels=CHANNELS):
+    import torch
+    import torch.nn.functional as F
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    real = [(name, k) for name, s in samples.items() if not name.startswith("phantom") for k in range(len(s["truth"]))]
+    synthetic = [(name, k) for name, s in samples.items() if name.startswith("phantom")
+                 for k in range(len(s["truth"]))]
+    network = build_network(channels)
+    optimiser = torch.optim.AdamW(network.parameters(), lr=2e-3, weight_decay=1e-4)
+    started = time.time()
+    running = 0.0
+    for step in range(steps):
+        picks = [synthetic[rng.integers(len(synthetic))] if synthetic and rng.random() < PHANTOM_SHARE
+                 else real[rng.integers(len(real))] for _ in range(BATCH)]
+        pairs = [crop(samples[name], plane, rng) for name, plane in picks]
+        x = torch.from_numpy(np.stack([p[0] for p in pairs]))
+        y = torch.from_numpy(np.stack([p[1] for p in pairs])[:, None])
+        outside = torch.tensor([samples[name]["outside"] for name, _ in picks], dtype=torch.float32)
+        x, y = augment(x, y, outside, rng)
+        for group in optimiser.param_groups:
+            group["lr"] = 2e-3 * 0.5 * (1.0 + math.cos(math.pi * step / steps))
+        network.train()
+        logits = network(x)
+        probability = torch.sigmoid(logits)
+        overlap = 1.0 - (2.0 * (probability * y).sum() + 1.0) / (probability.sum() + y.sum() + 1.0)
+        loss = F.binary_cross_entropy_with_logits(logits, y) + overlap
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        running += loss.item()
+        if (step + 1) % 50 == 0:
+            print(f"step {step + 1}/{steps} loss {running / 50:.3f} {time.time() - started:.0f} s", flush=True)
+            running = 0.0
+    network.eval()
+    return network
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--holdout", default="", help="comma-separated CHAOS case names to leave out")
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--channels", type=int, nargs=4, default=list(CHANNELS), help="feature maps per level")
+    parser.add_argument("--cache", type=Path, help="folder for prepared inputs, reused across folds")
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    holdout = {name for name in args.holdout.split(",") if name}
+    samples = _cached(args.cache, "chaos", lambda: chaos_samples(args.data, set()))
+    samples = {name: s for name, s in samples.items() if name not in holdout}
+    samples.update(_cached(args.cache, "phantoms", phantom_samples))
+    network = train(samples, args.steps, args.seed, tuple(args.channels))
+    args.out.mkdir(parents=True, exist_ok=True)
+    export(network, args.out / "liver_net.npz")
+    card = {
+        "network": "2.5D U-Net, channels " + "-".join(map(str, args.channels)) + ", batch normalisation folded",
+        "input": {"in_plane_mm": liver_net.IN_PLANE_MM, "neighbour_mm": liver_net.NEIGHBOUR_MM,
+                  "neighbours": liver_net.NEIGHBOURS,
+                  "units": "(intensity - liver mode) / median |body - liver mode|"},
+        "training_cases": sorted(name for name in samples if not name.startswith("phantom")),
+        "held_out": sorted(holdout),
+        "phantoms": {"seeds": list(PHANTOM_SEEDS), "variants": list(PHANTOM_VARIANTS), "share": PHANTOM_SHARE},
+        "augmentation": {"contrast_flip_share": FLIP_SHARE, "field_of_view_cut_share": CUT_SHARE},
+        "steps": args.steps, "batch": BATCH, "crop_px": CROP, "seed": args.seed,
+        "data": "CHAOS T2-SPIR (Kavur et al. 2021, doi:10.1016/j.media.2020.101950, CC BY-SA 4.0)",
+        "livermets_version": __version__, "torch_version": torch.__version__,
+        "trained": datetime.date.today().isoformat(),
+    }
+    (args.out / "liver_net.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.out / 'liver_net.npz'}")
+    return 0
+
+
+def _cached(folder, name: str, build) -> dict:
+    """``build()`` once, kept as ``folder/name.npz`` (planes as float16) when ``folder`` is given."""
+    if folder is None:
+        return build()
+    path = Path(folder) / f"{name}.npz"
+    if path.exists():
+        with np.load(path) as data:
+            names = sorted({key.split("/")[0] for key in data.files})
+            return {n: {"planes": data[f"{n}/planes"].astype(np.float32), "truth": data[f"{n}/truth"],
+                        "outside": float(data[f"{n}/outside"])} for n in names}
+    samples = build()
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    np.savez(path, **{f"{n}/{key}": (value.astype(np.float16) if key == "planes" else np.asarray(value))
+                      for n, s in samples.items() for key, value in s.items()})
+    return samples
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
