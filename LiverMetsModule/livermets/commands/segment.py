@@ -40,7 +40,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--engine",
         default="builtin",
-        help="builtin (default: intensity model and bundled liver network), classical (no trained weights) or totalsegmentator",
+        help="builtin (default: intensity model and bundled liver network), "
+        "classical (no trained weights) or totalsegmentator",
     )
     parser.add_argument(
         "--no-align",

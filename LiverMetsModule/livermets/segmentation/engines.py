@@ -79,8 +79,8 @@ def _timed(timings: Optional[dict], stage: str, started: float) -> None:
 
 class BuiltinEngine(SegmentationEngine):
     """Liver by :func:`livermets.segmentation.liver.segment_liver` on the first image (intensity
-    model and bundled network combined, or intensity alone for ``liver_method="intensity"``), then the vessel and
-    lesion detectors of :mod:`~livermets.segmentation.vessels` and
+    model and bundled network combined, or intensity alone for ``liver_method="intensity"``),
+    then the vessel and lesion detectors of :mod:`~livermets.segmentation.vessels` and
     :mod:`~livermets.segmentation.lesions` on all aligned images (each skipped with a warning
     when its module is not installed)."""
 

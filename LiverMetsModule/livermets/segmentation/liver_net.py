@@ -40,7 +40,9 @@ WEIGHTS = Path(__file__).with_name("liver_net.npz")
 BATCH_PLANES = 8     # planes per forward pass (memory ~ 60 MB per plane of 256 x 256)
 
 
-def canonical_grid(geometry: Geometry, region: Optional[np.ndarray] = None, *, margin_mm: float = 10.0) -> Geometry:
+def canonical_grid(
+    geometry: Geometry, region: Optional[np.ndarray] = None, *, margin_mm: float = 10.0
+) -> Geometry:
     """LPS-aligned grid covering ``geometry``'s field of view, or only the bounding box of
     ``region`` (a mask on ``geometry``) plus ``margin_mm`` in-plane: ``IN_PLANE_MM`` pixels, planes at the
     input's axial spacing (at least ``MIN_SLICE_MM``), plane size padded to a multiple of 8."""
@@ -50,8 +52,10 @@ def canonical_grid(geometry: Geometry, region: Optional[np.ndarray] = None, *, m
         high_kji = [int(w.max()) for w in where]
     else:
         low_kji, high_kji = [0, 0, 0], [n - 1 for n in geometry.shape]
-    corners_ijk = np.array([[i, j, k, 1.0] for i in (low_kji[2], high_kji[2]) for j in (low_kji[1], high_kji[1])
-                            for k in (low_kji[0], high_kji[0])])
+    corners_ijk = np.array(
+        [[i, j, k, 1.0] for i in (low_kji[2], high_kji[2]) for j in (low_kji[1], high_kji[1])
+         for k in (low_kji[0], high_kji[0])]
+    )
     corners_lps = (corners_ijk @ geometry.ijk_to_lps().T)[:, :3]
     margin = np.array([margin_mm, margin_mm, 0.0]) if region is not None else 0.0  # planes stay on the slices
     low, high = corners_lps.min(axis=0) - margin, corners_lps.max(axis=0) + margin
@@ -84,7 +88,9 @@ def network_planes(image: sitk.Image, grid: Geometry, *, liver_level: float, spr
         reference = sitk.Image([int(n) for n in grid.shape[::-1]], sitk.sitkFloat32)
         grid.apply_to_sitk(reference)
         reference.SetOrigin(tuple(np.add(grid.origin_lps_mm, (0.0, 0.0, offset_mm))))
-        moved = sitk.Resample(padded, reference, sitk.Transform(), sitk.sitkLinear, float(outside), sitk.sitkFloat32)
+        moved = sitk.Resample(
+            padded, reference, sitk.Transform(), sitk.sitkLinear, float(outside), sitk.sitkFloat32
+        )
         planes.append(sitk.GetArrayFromImage(moved))
     stack = np.stack(planes, axis=1)
     return np.clip((stack - liver_level) / spread, -CLIP_Z, CLIP_Z).astype(np.float32)
