@@ -242,7 +242,6 @@ class IntensityModel:
     spread_below: float
     spread_above: float
     band_width: float
-    is_ct: bool
 
     def contrast_spread(self) -> float:
         """Median absolute difference between the body's voxels and the liver mode: the unit in
@@ -297,7 +296,7 @@ def intensity_model(
             f"({MIN_LIVER_ML:.0f}-{MAX_LIVER_ML:.0f} ml) and position (right upper "
             "abdomen) was found; is this an abdominal scan covering the liver?"
         )
-    return IntensityModel(work, work_geometry, body, smooth, organ, mu, sd_low, sd_high, width, is_ct)
+    return IntensityModel(work, work_geometry, body, smooth, organ, mu, sd_low, sd_high, width)
 
 
 def network_input(model: IntensityModel) -> tuple[Geometry, np.ndarray]:
