@@ -364,6 +364,10 @@ def split_by_distance(mask: np.ndarray, spacing_kji_mm: Sequence[float], *, dept
     if not mask.any():
         return np.zeros(mask.shape, dtype=np.int32)
     distance = distance_inside_mm(mask, spacing_kji_mm)
+    if float(distance.max()) <= depth_mm + min(spacing_kji_mm):
+        # a second marker needs a peak standing depth_mm above the saddle that joins it to the
+        # first, and inside the mask every value is at least the smallest spacing: skip the work
+        return connected_components(mask)[0]
     image = image_from_array(distance, spacing_kji_mm)
     peaks = sitk.HMaxima(image, float(depth_mm))
     tops = sitk.GetArrayFromImage(sitk.RegionalMaxima(peaks, 0.0, 1.0, True)).astype(bool) & mask

@@ -151,7 +151,7 @@ def _otsu(values: np.ndarray, bins: int = 256) -> float:
 
 
 def n4_correct(
-    image: np.ndarray, geometry: Geometry, body: np.ndarray, n4_spacing_mm: float = 6.0
+    image: np.ndarray, geometry: Geometry, body: np.ndarray, n4_spacing_mm: float = 8.0
 ) -> np.ndarray:
     """Divide out a smooth multiplicative bias field estimated by N4 on a copy shrunk to about
     ``n4_spacing_mm`` voxels (the field is smooth, so this loses nothing and is fast)."""
