@@ -16,6 +16,8 @@ Method (no trained model; thresholds are in units of the liver's own robust spre
    rise geometrically from :data:`LOW_Z` to (at least) half the highest evidence, and at each
    level the pieces not yet accepted are scored (a component-tree search, as in MSER, Matas et
    al. 2002): a lesion merged with a vessel or noise at a low level stands alone at a higher one.
+   A piece scoring :data:`CONFIDENT_SCORE` is accepted at once; a weaker one waits, so that a
+   better-scoring piece inside it at a higher level wins, and is kept only if none does.
 3. Instances: touching objects are split by a marker watershed on the inside distance map
    (markers = h-maxima of the distance, depth in mm; Beucher & Meyer 1993), which also cuts
    a lesion from a vessel running into it and chops vessel trees into tube pieces.
@@ -60,6 +62,7 @@ LOW_Z = 2.5                # candidate voxels: evidence above this (robust SDs o
 LEVEL_STEP = 1.4           # thresholds LOW_Z * 1.4^n up to half the highest evidence (or just above it)
 SEED_Z = 4.0               # a candidate must reach this somewhere
 CONTRAST_FRACTION = 0.5    # instance boundary at this fraction of its peak contrast
+CONFIDENT_SCORE = 0.8      # a piece scoring this is accepted at once; lower ones wait for a better one inside
 MIN_BLOB_RATIO = 0.45      # Hessian |l1| / sqrt(|l2 l3|) at the lesion's scale: ~1 ball, ~0 tube
 MIN_ROUNDNESS = 0.2        # volume / ball of the same extent: ~0.5-1 for lesions, < 0.1 for vessel pieces
 SPLIT_DEPTH_MM = 1.5       # h-maxima depth separating two touching lesions
@@ -374,17 +377,27 @@ def _sigmoid(x: float) -> float:
 
 
 def _accept_pieces(evidence, sharp, interior, vessels, spacing, min_diameter_mm, min_score):
-    """Greedy search down the threshold tree: at rising evidence levels, split the candidates
-    into pieces and accept those scoring >= ``min_score`` (a lesion merged with vessels or
-    noise at a low level stands alone at a higher one). Returns (int32 labels, {label: score})."""
+    """Search down the threshold tree: at rising evidence levels, split the candidates into
+    pieces and score them (a lesion merged with vessels or noise at a low level stands alone at
+    a higher one). A piece scoring >= :data:`CONFIDENT_SCORE` is accepted at once; one between
+    ``min_score`` and that waits, so a better-scoring piece inside it at a higher level can win,
+    and is accepted at the end if nothing accepted overlaps it (best scores first).
+    Returns (int32 labels, {label: score})."""
     accepted = np.zeros(evidence.shape, dtype=np.int32)
     scores: dict[int, float] = {}
+    waiting = []  # (score, level index, box, voxels in the box)
     top = 0.5 * float(evidence[interior].max()) if interior.any() else LOW_Z
     steps = int(np.ceil(np.log(max(top, LOW_Z) / LOW_Z) / np.log(LEVEL_STEP)))
     levels = LOW_Z * LEVEL_STEP ** np.arange(steps + 1)
     voxel_mm3 = float(np.prod(spacing))
     ball_mm3 = np.pi / 6 * min_diameter_mm ** 3
-    for level in levels:
+
+    def accept(box, voxels, score) -> None:
+        new_label = len(scores) + 1
+        accepted[box][voxels] = new_label
+        scores[new_label] = score
+
+    for index, level in enumerate(levels):
         taken = filters.morphology_mm(accepted > 0, spacing, max(spacing), "dilate")
         candidates = interior & (evidence > level) & ~taken
         reaching = filters.keep_reaching(candidates, evidence, max(SEED_Z, level))
@@ -398,10 +411,17 @@ def _accept_pieces(evidence, sharp, interior, vessels, spacing, min_diameter_mm,
                 voxels, score = _without_stalks(voxels, evidence[box], sharp[box],
                                                 None if vessels is None else vessels[box], spacing, min_diameter_mm,
                                                 min_score)
-            if score >= min_score:
-                new_label = len(scores) + 1
-                accepted[box][voxels] = new_label
-                scores[new_label] = score
+            if score >= CONFIDENT_SCORE:
+                accept(box, voxels, score)
+            elif score >= min_score:
+                waiting.append((score, index, box, voxels))
+    taken_count = -1
+    for score, _, box, voxels in sorted(waiting, key=lambda item: (-item[0], item[1])):
+        if taken_count != len(scores):
+            taken = filters.morphology_mm(accepted > 0, spacing, max(spacing), "dilate")
+            taken_count = len(scores)
+        if not taken[box][voxels].any():
+            accept(box, voxels, score)
     return accepted, scores
 
 
