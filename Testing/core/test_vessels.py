@@ -19,7 +19,8 @@ from lesion_metrics import vessel_dice
 from livermets.errors import InputError
 from livermets.geometry import Geometry
 from livermets.segmentation import filters, trunks
-from livermets.segmentation.vessels import WORK_SPACING_MM, segment_vessels, work_geometry
+from livermets.segmentation.vessels import (MAX_OUTSIDE_RADIUS_MM, WORK_SPACING_MM, _implausible_outside,
+                                            segment_vessels, work_geometry)
 from synthetic_liver import Ball, Tube, grid_mm, make_case, tube_distance, two_tree_vessels
 
 
@@ -213,3 +214,34 @@ def test_fine_grid_is_segmented_on_the_work_grid_and_returned_on_its_own():
     for line in result.centerlines:  # points in RAS of the input grid, inside the field of view
         kji = case.geometry.ras_to_kji(np.asarray(line["points_ras_mm"]))
         assert (kji > -1).all() and (kji < np.asarray(case.geometry.shape)).all()
+
+
+def test_a_tree_spreading_far_outside_the_liver_is_implausible():
+    geometry = Geometry((60, 100, 100), (2.0, 2.0, 4.0), (0.0, 0.0, 0.0))  # 236 mm superior-inferior
+    points = grid_mm(geometry.shape, geometry.spacing_mm)
+    liver = np.zeros(geometry.shape, dtype=bool)
+    liver[:, 20:80, 10:60] = True
+    trees = np.zeros(geometry.shape, dtype=np.uint8)
+    ivc = Tube((0.0, 100.0, 160.0), (236.0, 100.0, 160.0), 12.0, 12.0, "ivc")
+    trees[tube_distance(points, ivc) < 0] = 2
+    assert _implausible_outside(trees, liver, geometry) == ""  # an IVC the whole length of the scan
+    radius_mm = MAX_OUTSIDE_RADIUS_MM + 3.0
+    wide = Tube((0.0, 100.0, 160.0), (236.0, 100.0, 160.0), radius_mm, radius_mm, "ivc")
+    trees[tube_distance(points, wide) < 0] = 1
+    assert _implausible_outside(trees, liver, geometry) == "portal venous system"
+
+
+def test_real_t2_never_gives_a_vein_larger_than_anatomy(shared_data):
+    # CHAOS T2-SPIR (Kavur et al. 2021): fat-suppressed, the fat around the liver is as dark as the
+    # veins are expected to be on t2, and its veins are mostly bright. Whatever is returned must
+    # stay within a vein's volume outside the liver, or be nothing with a reason.
+    from livermets.imageio import read_image
+
+    image = read_image(shared_data / "chaos_t2" / "chaos01_t2spir.nii.gz")
+    liver = read_image(shared_data / "chaos_t2" / "chaos01_labels.nii.gz").array == 1
+    result = segment_vessels({"t2": image.array}, liver, image.geometry)
+    trees = np.where(result.portal, 1, np.where(result.hepatic, 2, 0)).astype(np.uint8)
+    assert _implausible_outside(trees, liver, image.geometry) == ""
+    if not (result.portal.any() and result.hepatic.any()):
+        assert result.warnings and "vessels not" in result.warnings[0]
+

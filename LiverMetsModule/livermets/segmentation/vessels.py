@@ -52,6 +52,8 @@ MAX_VESSEL_ROUNDNESS = 0.3
 HILUM_LEFT_MM = 20.0      # the portal root may lie at most this far left of the IVC axis
 WALL_FRACTION = 0.5       # vessel wall at this fraction of the trunks' median contrast
 WORK_SPACING_MM = 1.5     # finer axes are worked on at this spacing (two voxels across a 1.5 mm radius)
+MAX_OUTSIDE_RADIUS_MM = 20.0  # a tree's part outside the liver holds at most a tube of this radius along the
+                              # scan's whole superior-inferior extent (the IVC is about 12 mm in radius)
 
 
 @dataclass
@@ -171,6 +173,14 @@ def _segment(images: dict[str, np.ndarray], full_liver: np.ndarray, lesions: np.
         seeds[label] = np.zeros(geometry.shape, dtype=bool)
         seeds[label][box] = trunk_mask & (trees[box] == label)
     result.ivc[...] = _continue_outside(images, trees, seeds, roots[2], full_liver, spacing)
+    implausible = _implausible_outside(trees, full_liver, geometry)
+    if implausible:
+        polarities = ", ".join(f"{vessel_polarity(name)} on {name}" for name in images)
+        result.ivc[...] = False
+        result.warnings.append(f"vessels not segmented: what was taken for the {implausible} outside the "
+                               f"liver spreads far beyond a vein; this image may not show the veins as "
+                               f"expected ({polarities})")
+        return result
     result.portal[...] = trees == 1
     result.hepatic[...] = trees == 2
     result.portal_entry_ras_mm = np.round(_ras(portal_root, geometry, offset).mean(0), 2).tolist()
@@ -183,6 +193,21 @@ def _segment(images: dict[str, np.ndarray], full_liver: np.ndarray, lesions: np.
                                        "points_ras_mm": np.round(points, 2).tolist(),
                                        "radii_mm": np.round(branch.radii_mm, 2).tolist()})
     return result
+
+
+def _implausible_outside(trees: np.ndarray, liver: np.ndarray, geometry: Geometry) -> str:
+    """Name of the first tree (label 1 "portal venous system", 2 "hepatic veins and IVC") whose
+    part outside ``liver`` holds more than a :data:`MAX_OUTSIDE_RADIUS_MM` tube along the grid's
+    whole superior-inferior (RAS z) extent, or "" if neither does."""
+    corners = np.array([[k, j, i] for k in (0, geometry.shape[0] - 1) for j in (0, geometry.shape[1] - 1)
+                        for i in (0, geometry.shape[2] - 1)], dtype=float)
+    z_ras = geometry.kji_to_ras(corners)[:, 2]
+    limit_ml = np.pi * MAX_OUTSIDE_RADIUS_MM ** 2 * float(z_ras.max() - z_ras.min()) / 1000.0
+    outside = np.bincount(trees[~liver].ravel(), minlength=3) * geometry.voxel_volume_ml
+    for label, name in ((1, "portal venous system"), (2, "hepatic veins and IVC")):
+        if outside[label] > limit_ml:
+            return name
+    return ""
 
 
 def _bounding_box(mask: np.ndarray, pad) -> tuple[slice, slice, slice]:
