@@ -17,7 +17,8 @@ Usage (from the repository root)::
 * ``totalseg``: the TotalSegmentator example MR / CT (labels made by that model, liver = 5),
   as smoke tests of agreement.
 * ``pipeline``: the whole ``segment`` on the phantom (all sequences), with the lesion / vessel
-  figures of ``lesion_metrics`` when that module is present.
+  figures of ``lesion_metrics`` when that module is present (the phantom's cyst is a true
+  lesion: finding it is not a false positive).
 
 The data folder defaults to ``../shared/data`` beside the checkout (or ``LIVERMETS_DATA``).
 Prints one line per case and a summary per group.
@@ -70,7 +71,8 @@ def leak_ml(prediction: np.ndarray, neighbour: np.ndarray, geometry: Geometry) -
 def lesion_vessel_metrics() -> dict[str, Callable]:
     """Hooks for the lesion / vessel figures (``Testing/lesion_metrics.py`` when present).
 
-    Each value is ``f(truth, prediction, geometry) -> float``.
+    Each value is ``f(truth, prediction, geometry) -> float``; ``false_positives`` also takes
+    ``ignore=`` (a mask of true non-metastatic lesions such as cysts: found there is not false).
     """
     try:
         import lesion_metrics as lm
@@ -79,7 +81,7 @@ def lesion_vessel_metrics() -> dict[str, Callable]:
     return {
         "lesion_sensitivity": lambda t, p, g: lm.lesion_sensitivity(t, p, g),
         "lesion_sensitivity_10mm": lambda t, p, g: lm.lesion_sensitivity(t, p, g, min_diameter_mm=10.0),
-        "false_positives": lambda t, p, g: lm.false_positives(t, p, g),
+        "false_positives": lambda t, p, g, ignore=None: lm.false_positives(t, p, g, ignore=ignore),
         "lesion_dice": lambda t, p, g: lm.lesion_dice(t, p, g),
         "vessel_dice": lambda t, p, g: lm.vessel_dice(t, p, g),
     }
@@ -234,6 +236,7 @@ def pipeline(seeds: list[int], variants: list[str]) -> list[dict]:
     from livermets.segmentation.pipeline import segment
 
     portal_value = next(v for v, n in PHANTOM_LABELS.items() if n == "portal_vein")
+    cyst_value = next(v for v, n in PHANTOM_LABELS.items() if n == "cyst")
     hepatic_values = [v for v, n in PHANTOM_LABELS.items() if n in ("hepatic_veins", "ivc")]
     hooks = lesion_vessel_metrics()
     rows = []
@@ -255,13 +258,15 @@ def pipeline(seeds: list[int], variants: list[str]) -> list[dict]:
             figures = []
             if hooks:
                 truth_lesions = np.asarray(phantom.lesions)
+                cyst = np.asarray(phantom.anatomy) == cyst_value
                 for key in (
                     "lesion_sensitivity",
                     "lesion_sensitivity_10mm",
                     "false_positives",
                     "lesion_dice",
                 ):
-                    value = hooks[key](truth_lesions, result.lesions, phantom.geometry)
+                    extra = {"ignore": cyst} if key == "false_positives" else {}
+                    value = hooks[key](truth_lesions, result.lesions, phantom.geometry, **extra)
                     if value is not None:
                         row[key] = float(value)
                         figures.append(f"{key} {row[key]:.3f}")
