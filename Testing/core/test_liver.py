@@ -203,6 +203,23 @@ def test_pure_noise_has_no_liver():
         segment_liver(image, geometry)
 
 
+@pytest.mark.parametrize("sequence", ["hbp", "t2"])
+def test_chest_only_mri_has_no_liver(sequence):
+    # the phantom's slices above the liver: body wall, fat, spine and two lungs; the lungs are
+    # the largest region of one intensity in the right upper body but carry no signal
+    from livermets.phantom import make_phantom
+
+    phantom = make_phantom(0, variant="small", sequences=(sequence,))
+    geometry = phantom.geometry
+    top = int(np.nonzero(np.asarray(phantom.liver).any(axis=(1, 2)))[0].max()) + 1
+    assert geometry.kji_to_ras(np.array([[top, 0, 0]]))[0, 2] > geometry.kji_to_ras(np.zeros((1, 3)))[0, 2]
+    corner_lps = geometry.kji_to_ras(np.array([[top, 0, 0]]))[0] * np.array([-1.0, -1.0, 1.0])
+    chest = Geometry((geometry.shape[0] - top,) + geometry.shape[1:], geometry.spacing_ijk_mm,
+                     tuple(corner_lps), geometry.direction_lps)
+    with pytest.raises(NoLiverFoundError, match="air"):
+        segment_liver(phantom.images[sequence][top:], chest, sequence=sequence)
+
+
 def test_liver_cut_by_the_field_of_view_is_flagged():
     # keep only the slices below the liver's centre (RAS z <= 30 mm): the top slice cuts the organ
     case = make_abdomen()

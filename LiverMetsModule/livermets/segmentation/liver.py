@@ -66,6 +66,10 @@ MIN_SPACING_MM, MAX_SPACING_MM = 0.1, 20.0
 MIN_RIGHT_SHARE = 0.6  # a liver lies mostly right of the body's mid-sagittal plane (0.9-1.0 on CHAOS)
 MAX_BODY_SHARE = 0.5  # ... and never fills most of the imaged body
 MIN_LIVER_ML, MAX_LIVER_ML = 150.0, 6000.0  # physiological range with margin (adults)
+# MRI: the liver's signal stands clear of the air outside the body by at least this share of the
+# way from air to the body's 99th percentile, and by this many air noise spreads (0.15 / 8 at the
+# least on CHAOS, TotalSegmentator MR and the phantoms; lungs 0.04 / 1.3 at most)
+MIN_SIGNAL_SHARE, MIN_SIGNAL_NOISES = 0.08, 4.0
 LIVER_METHODS = ("combined", "network", "intensity")
 MIN_AGREEMENT = 0.7  # Dice between the two methods' livers below which only the network's is used
 FUSE_MARGIN_MM = 8.0  # the intensity outline may differ from the network's by this much
@@ -296,7 +300,26 @@ def intensity_model(
             f"({MIN_LIVER_ML:.0f}-{MAX_LIVER_ML:.0f} ml) and position (right upper "
             "abdomen) was found; is this an abdominal scan covering the liver?"
         )
+    if not is_ct:
+        _check_signal_above_air(work, body, mu)
     return IntensityModel(work, work_geometry, body, smooth, organ, mu, sd_low, sd_high, width)
+
+
+def _check_signal_above_air(work: np.ndarray, body: np.ndarray, liver_level: float) -> None:
+    """``NoLiverFoundError`` when the intensity taken for the liver's is hardly above the air
+    outside the body (on MRI the lungs of a chest-only scan are the largest region of one
+    intensity in the right upper part of the body); nothing to check without air in the image."""
+    outside = work[~body]
+    if outside.size < 1000:
+        return
+    air = float(np.median(outside))
+    air_noise = 1.4826 * float(np.median(np.abs(outside - air)))
+    share = (liver_level - air) / max(float(np.percentile(work[body], 99)) - air, 1e-6)
+    if share < MIN_SIGNAL_SHARE or liver_level - air < MIN_SIGNAL_NOISES * air_noise:
+        raise NoLiverFoundError(
+            "no liver found: the region most like a liver is as dark as the air outside the body "
+            "(lungs?); is this an abdominal scan covering the liver?"
+        )
 
 
 def network_input(model: IntensityModel) -> tuple[Geometry, np.ndarray]:
