@@ -27,6 +27,8 @@ Method
    right, share of the body) the separation is made stronger: 10 mm opening, then a band of
    1.5 spreads (a liver darker than muscle shares its wide band with the body wall). The most
    liver-like result wins (volume, share on the patient's right, depth below the body surface).
+   On MRI its intensity must stand clear of the air outside the body (the lungs of a chest-only
+   scan are otherwise a liver-sized region of one intensity on the right).
 6. The band is widened to the 5th-95th percentiles of the organ's filled interior (livers with
    two intensity populations), and a threshold level set with curvature regularisation regrows
    the organ from a core opened by 6 mm (the organ itself when that keeps under 30 % of it);

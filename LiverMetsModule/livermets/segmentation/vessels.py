@@ -25,7 +25,10 @@ Method (numpy + SimpleITK; thresholds in units of the liver's robust spread or i
    (:func:`livermets.segmentation.trunks.follow_trunk`: IVC above and below the liver, portal
    trunk, confluence and splenic vein), since there the contrast to the liver says nothing
    (on hbp the fat is darker than the veins); the extrahepatic parts then get their
-   partial-volume wall (:func:`livermets.segmentation.trunks.partial_volume_wall`).
+   partial-volume wall (:func:`livermets.segmentation.trunks.partial_volume_wall`). A tree
+   whose part outside the liver holds more than a :data:`MAX_OUTSIDE_RADIUS_MM` tube along the
+   whole scan followed something else than a vein (on fat-suppressed T2 the fat is as dark as
+   the veins are expected to be): no trees are returned, with the reason.
 6. Centerlines and radii per tree by :func:`livermets.segmentation.centerlines.trace_centerlines`.
 """
 
