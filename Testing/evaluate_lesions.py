@@ -5,7 +5,9 @@ Cases
 * ``chaos``: real CHAOS T2-SPIR livers (Kavur et al. 2021, doi:10.1016/j.media.2020.101950)
   with synthetic lesions inserted (lobulated, partial volume, brighter than liver on T2,
   one fluid-bright cyst per case); the manual liver label is the liver mask, so the figures
-  isolate lesion detection from liver segmentation.
+  isolate lesion detection from liver segmentation. The few focal lesions these livers already
+  hold (:data:`REAL_FINDINGS_KJI`) get no inserted lesion and count neither as hits nor as false
+  positives; the summary also gives the false positives counting them.
 * ``phantom``: LiverMets phantoms (``livermets.phantom.make_phantom``) for several seeds,
   sequence sets and the thick-slice variant, using the phantom's own liver and lesion truth.
 * ``ct``: one portal-venous CT phantom on a 512 x 512 x 150 grid (0.78 x 0.63 x 1.6 mm), the
