@@ -45,7 +45,7 @@ from livermets.segmentation.filters import distance_inside_mm
 from livermets.segmentation.lesions import detect_lesions
 from livermets.segmentation.seeded import segment_lesion_from_seed
 from livermets.segmentation.vessels import segment_vessels
-from synthetic_liver import Ball, make_case
+from synthetic_liver import Ball, grid_mm, make_case
 
 DIAMETERS_MM = (6.0, 8.0, 10.0, 14.0, 20.0, 30.0)
 CYST_DIAMETER_MM = 12.0
@@ -108,7 +108,7 @@ def chaos_cases(data: Path):
 def _spheres(centres_radii, geometry: Geometry) -> np.ndarray:
     """Mask of balls given as ((k, j, i) voxel centre, radius mm) on ``geometry``."""
     spacing = np.asarray(geometry.spacing_mm)
-    points = np.stack(np.meshgrid(*[np.arange(n) for n in geometry.shape], indexing="ij"), axis=-1) * spacing
+    points = grid_mm(geometry.shape, spacing)
     mask = np.zeros(geometry.shape, dtype=bool)
     for centre_kji, radius_mm in centres_radii:
         mask |= np.linalg.norm(points - np.asarray(centre_kji) * spacing, axis=-1) <= radius_mm

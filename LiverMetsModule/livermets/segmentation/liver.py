@@ -50,7 +50,7 @@ import SimpleITK as sitk
 from livermets.errors import InputError, NoLiverFoundError
 from livermets.geometry import Geometry
 from livermets.progress import ProgressCallback, report, scaled
-from livermets.segmentation import liver_net
+from livermets.segmentation import filters, liver_net
 from livermets.segmentation import morphology as morph
 
 # (band half width in spreads of the mode, opening radius mm), tried in order until the organ
@@ -314,8 +314,7 @@ def _check_signal_above_air(work: np.ndarray, body: np.ndarray, liver_level: flo
     outside = work[~body]
     if outside.size < 1000:
         return
-    air = float(np.median(outside))
-    air_noise = 1.4826 * float(np.median(np.abs(outside - air)))
+    air, air_noise = filters.robust_center_spread(outside)
     share = (liver_level - air) / max(float(np.percentile(work[body], 99)) - air, 1e-6)
     if share < MIN_SIGNAL_SHARE or liver_level - air < MIN_SIGNAL_NOISES * air_noise:
         raise NoLiverFoundError(
