@@ -245,3 +245,20 @@ def test_real_t2_never_gives_a_vein_larger_than_anatomy(shared_data):
     if not (result.portal.any() and result.hepatic.any()):
         assert result.warnings and "vessels not" in result.warnings[0]
 
+
+
+def test_a_hepatic_vein_joined_to_the_ivc_is_not_taken_for_the_portal_root():
+    """Thick-slice hbp phantom (seed 1): the extrahepatic portal trunk is too faint to be a trunk,
+    and a hepatic-vein trunk inside the liver, joined to the IVC, used to be taken for the portal root
+    (in-liver hepatic Dice 0.000, portal 0.551)."""
+    from livermets.labels import PHANTOM_LABELS
+    from livermets.phantom import make_phantom
+
+    phantom = make_phantom(1, variant="thick", sequences=("hbp",))
+    result = segment_vessels(phantom.images, phantom.liver > 0, phantom.geometry)
+    value = {name: number for number, name in PHANTOM_LABELS.items()}
+    portal = phantom.anatomy == value["portal_vein"]
+    hepatic = np.isin(phantom.anatomy, [value["hepatic_veins"], value["ivc"]])
+    liver = phantom.liver > 0
+    assert vessel_dice(portal, result.portal, phantom.geometry, region=liver) >= 0.8
+    assert vessel_dice(hepatic, result.hepatic, phantom.geometry, region=liver) >= 0.6

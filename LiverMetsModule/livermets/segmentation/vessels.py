@@ -163,7 +163,7 @@ def _segment(images: dict[str, np.ndarray], full_liver: np.ndarray, lesions: np.
     offset = np.asarray([b.start for b in box])
     result = VesselResult(*(np.zeros(geometry.shape, dtype=bool) for _ in range(3)))
     trunk_mask = filters.morphology_mm(vessels, spacing, TRUNK_RADIUS_MM, "open")
-    ivc, portal_root = _find_roots(trunk_mask, liver, geometry, offset)
+    ivc, portal_root = _find_roots(trunk_mask, vessels, liver, geometry, offset)
     if ivc is None or portal_root is None:
         result.warnings.append("could not find both the IVC and the portal vein entry; vessels not separated")
         return result
@@ -280,8 +280,9 @@ def _ras(mask: np.ndarray, geometry: Geometry, offset: np.ndarray) -> np.ndarray
     return geometry.kji_to_ras(np.argwhere(mask) + offset)
 
 
-def _find_roots(trunk_mask: np.ndarray, liver: np.ndarray, geometry: Geometry, offset: np.ndarray):
-    """(IVC mask, portal root mask) among the trunks (the vessel mask opened by a
+def _find_roots(trunk_mask: np.ndarray, vessels: np.ndarray, liver: np.ndarray, geometry: Geometry,
+                offset: np.ndarray):
+    """(IVC mask, portal root mask) among the trunks (``vessels`` opened by a
     :data:`TRUNK_RADIUS_MM` ball; a crop of ``geometry``'s grid starting at ``offset``), or None each."""
     labels, count = filters.connected_components(trunk_mask)
     if count == 0:
@@ -313,10 +314,14 @@ def _find_roots(trunk_mask: np.ndarray, liver: np.ndarray, geometry: Geometry, o
              and p["x"] > ivc["x"] - HILUM_LEFT_MM]
     if not hilum:
         return labels == ivc["label"], None
-    for p in hilum:  # the portal trunk crosses the capsule close to the IVC (medially)
+    # a trunk joined to the IVC through the vessel mask is a hepatic vein draining into it
+    joined, _ = filters.connected_components(vessels)
+    ivc_parts = np.unique(joined[labels == ivc["label"]])
+    apart = [p for p in hilum if not np.isin(joined[labels == p["label"]], ivc_parts).any()]
+    for p in apart or hilum:  # the portal trunk crosses the capsule close to the IVC (medially)
         crossing = 1.0 if 0.05 < p["inside"] < 0.95 else 0.3 if p["inside"] > 0 else 0.1
         p["weight"] = p["size"] * crossing / (1.0 + abs(p["x"] - ivc["x"]) / 30.0)
-    portal = max(hilum, key=lambda p: p["weight"])
+    portal = max(apart or hilum, key=lambda p: p["weight"])
     return labels == ivc["label"], labels == portal["label"]
 
 
