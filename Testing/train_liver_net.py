@@ -3,10 +3,12 @@
 Usage (from the repository root, in an environment with ``torch`` and the core installed)::
 
     python Testing/train_liver_net.py --out DIR [--data ../shared/data] [--holdout chaos01,chaos02]
-                                      [--steps 1500] [--threads 2] [--cache DIR]
+                                      [--steps 1500 3000] [--threads 2] [--cache DIR]
 
 Writes ``DIR/liver_net.npz`` (the numpy weights ``LiverNet.load`` reads) and ``DIR/liver_net.json``
-(training cases, settings, versions). ``--holdout`` leaves cases out, for the cross-validation that
+(training cases, settings, versions). One network is trained for each ``--steps`` value (same data,
+seed and learning-rate schedule, stretched to its length); ``LiverNet`` averages their
+probabilities. ``--holdout`` leaves cases out, for the cross-validation that
 ``Testing/evaluate.py --liver-folds`` reports; the shipped weights use every case.
 
 Training data
@@ -51,7 +53,9 @@ FLIP_SHARE = 0.3       # share of samples whose contrast sign is flipped (polari
 CUT_SHARE = 0.2        # share of samples whose field of view is cut above or below
 CROP = 160             # training crop (pixels of IN_PLANE_MM): 320 mm
 BATCH = 16
-CHANNELS = (8, 16, 32, 64)  # the shipped width: ~0.23 MB of weights, CPU inference in seconds
+CHANNELS = (8, 16, 32, 64)  # the shipped width: ~0.23 MB of weights per network, CPU inference in seconds
+STEPS = (1500, 3000)        # one network per length: the longer fits CHAOS better, the mean of both
+                            # varies less between trainings on unseen contrasts
 
 
 # --- data ------------------------------------------------------------------------------------------
@@ -131,8 +135,17 @@ def build_network(channels=CHANNELS):
     return UNet()
 
 
-def export(network, path: Path) -> None:
-    """Fold batch normalisation into the convolutions; write the arrays LiverNet reads (float16)."""
+def export(networks: list, path: Path) -> None:
+    """Fold batch normalisation into the convolutions; write the arrays LiverNet reads (float16),
+    ``member<n>/<layer>`` for the n-th network."""
+    arrays = {}
+    for number, network in enumerate(networks):
+        arrays.update({f"member{number}/{name}": value for name, value in _folded(network).items()})
+    np.savez_compressed(path, **{name: value.astype(np.float16) for name, value in arrays.items()})
+
+
+def _folded(network) -> dict[str, np.ndarray]:
+    """One network's arrays by layer name, batch normalisation folded into the convolutions."""
     arrays = {}
     for kind, blocks in (("encoder", network.encoder), ("decoder", network.decoder)):
         for level, block in enumerate(blocks):
@@ -149,7 +162,7 @@ def export(network, path: Path) -> None:
         arrays[f"up{level}.bias"] = up.bias.detach().numpy()
     arrays["head.weight"] = network.head.weight.detach().numpy()[:, :, 0, 0].T
     arrays["head.bias"] = network.head.bias.detach().numpy()
-    np.savez_compressed(path, **{name: value.astype(np.float16) for name, value in arrays.items()})
+    return arrays
 
 
 # --- training --------------------------------------------------------------------------------------
@@ -253,7 +266,8 @@ def main(argv=None) -> int:
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--holdout", default="", help="comma-separated CHAOS case names to leave out")
-    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--steps", type=int, nargs="+", default=list(STEPS),
+                        help="training steps, one network for each value")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--channels", type=int, nargs=4, default=list(CHANNELS), help="feature maps per level")
@@ -266,11 +280,12 @@ def main(argv=None) -> int:
     samples = _cached(args.cache, "chaos", lambda: chaos_samples(args.data, set()))
     samples = {name: s for name, s in samples.items() if name not in holdout}
     samples.update(_cached(args.cache, "phantoms", phantom_samples))
-    network = train(samples, args.steps, args.seed, tuple(args.channels))
+    networks = [train(samples, steps, args.seed, tuple(args.channels)) for steps in args.steps]
     args.out.mkdir(parents=True, exist_ok=True)
-    export(network, args.out / "liver_net.npz")
+    export(networks, args.out / "liver_net.npz")
     card = {
-        "network": "2.5D U-Net, channels " + "-".join(map(str, args.channels)) + ", batch normalisation folded",
+        "network": f"{len(networks)} x 2.5D U-Net (probabilities averaged), channels "
+                   + "-".join(map(str, args.channels)) + ", batch normalisation folded",
         "input": {"in_plane_mm": liver_net.IN_PLANE_MM, "neighbour_mm": liver_net.NEIGHBOUR_MM,
                   "neighbours": liver_net.NEIGHBOURS,
                   "units": "(intensity - liver mode) / median |body - liver mode|"},

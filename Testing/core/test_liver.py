@@ -145,8 +145,8 @@ def test_disagreeing_methods_give_the_network_liver():
 def test_a_network_that_finds_nothing_leaves_the_intensity_liver():
     case = make_abdomen()
     shipped = liver_net.shipped_network()
-    never = np.full_like(shipped.arrays["head.bias"], -50.0)  # every logit far below 0
-    blind = liver_net.LiverNet({**shipped.arrays, "head.bias": never})
+    blind = liver_net.LiverNet(tuple({**member, "head.bias": np.full_like(member["head.bias"], -50.0)}
+                                     for member in shipped.members))  # every logit far below 0
     combined = segment_liver(case.image, case.geometry, method="combined", network=blind)
     alone = segment_liver(case.image, case.geometry, method="intensity")
     assert np.array_equal(combined.mask, alone.mask) and dice(combined.mask, case.liver) > 0.9

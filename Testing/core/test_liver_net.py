@@ -88,6 +88,7 @@ def test_shipped_weights_fit_the_network_and_the_card_names_its_data():
     network = liver_net.shipped_network()
     card = liver_net.model_card()
     assert "CHAOS" in card["data"] and card["training_cases"]
+    assert len(network.members) == len(card["steps"])  # one network per training length
     assert card["input"]["neighbour_mm"] == liver_net.NEIGHBOUR_MM
     assert card["input"]["in_plane_mm"] == liver_net.IN_PLANE_MM
     assert card["input"]["neighbours"] == liver_net.NEIGHBOURS
@@ -99,3 +100,19 @@ def test_shipped_weights_fit_the_network_and_the_card_names_its_data():
 def test_missing_weights_name_the_file_and_the_way_out(tmp_path):
     with pytest.raises(LiverMetsError, match="weights are missing.*classical"):
         liver_net.shipped_network(str(tmp_path / "liver_net.npz"))
+
+
+def test_a_weights_file_of_several_networks_gives_the_mean_of_their_probabilities(tmp_path):
+    shipped = liver_net.shipped_network()
+    first = shipped.members[0]
+    second = {**first, "head.bias": first["head.bias"] + 2.0}  # the same network, every logit + 2
+    np.savez(tmp_path / "two.npz", **{f"member{n}/{name}": value for n, arrays in enumerate((first, second))
+                                       for name, value in arrays.items()})
+    np.savez(tmp_path / "one.npz", **first)
+    planes = np.random.default_rng(0).normal(size=(3, 2 * liver_net.NEIGHBOURS + 1, 16, 16)).astype(np.float32)
+    logits = liver_net.LiverNet((first,)).logits(planes)
+    expected = (1.0 / (1.0 + np.exp(-logits)) + 1.0 / (1.0 + np.exp(-logits - 2.0))) / 2.0
+    assert len(liver_net.LiverNet.load(tmp_path / "two.npz").members) == 2
+    assert np.allclose(liver_net.LiverNet.load(tmp_path / "two.npz").probability(planes), expected, atol=1e-5)
+    assert np.allclose(liver_net.LiverNet.load(tmp_path / "one.npz").probability(planes),
+                       1.0 / (1.0 + np.exp(-logits)), atol=1e-5)

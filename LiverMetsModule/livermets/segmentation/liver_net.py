@@ -12,8 +12,10 @@ same weights serve T2 (liver darker than spleen and kidneys) and hepatobiliary o
 images (liver brighter). It learns what intensity alone cannot give: the organ's shape and its
 place among its neighbours.
 
-The weights (``liver_net.npz`` beside this file) and how they were trained are described in
-``liver_net.json``; ``Testing/train_liver_net.py`` reproduces them.
+The weights (``liver_net.npz`` beside this file) are those of two networks trained alike for 1500
+and 3000 steps, whose probabilities are averaged: the longer training fits the CHAOS livers
+better, the pair varies less than either alone on contrasts it never saw. ``liver_net.json``
+describes them and their cross-validation; ``Testing/train_liver_net.py`` reproduces them.
 """
 
 from __future__ import annotations
@@ -135,39 +137,54 @@ def _up(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class LiverNet:
-    """The U-Net's arrays (batch normalisation folded into the convolutions), by layer name."""
+    """One or more U-Nets of the same layout (batch normalisation folded into the convolutions),
+    each a dict of arrays by layer name; the liver probability is the mean of theirs.
 
-    arrays: dict
+    A weights file holds one network (arrays named by layer) or several (``member<n>/<layer>``).
+    """
+
+    members: tuple[dict, ...]
 
     @classmethod
     def load(cls, path: Union[str, Path] = WEIGHTS) -> "LiverNet":
         with np.load(Path(path)) as data:
-            return cls({name: data[name].astype(np.float32) for name in data.files})
+            arrays = {name: data[name].astype(np.float32) for name in data.files}
+        if not any("/" in name for name in arrays):
+            return cls((arrays,))
+        members: dict[str, dict] = {}
+        for name, value in arrays.items():
+            member, layer = name.split("/", 1)
+            members.setdefault(member, {})[layer] = value
+        return cls(tuple(members[key] for key in sorted(members, key=lambda m: int(m.removeprefix("member")))))
 
-    def _block(self, x: np.ndarray, name: str) -> np.ndarray:
-        x = _conv3x3(x, self.arrays[f"{name}.0.weight"], self.arrays[f"{name}.0.bias"])
-        return _conv3x3(x, self.arrays[f"{name}.1.weight"], self.arrays[f"{name}.1.bias"])
+    def logits(self, planes: np.ndarray, member: int = 0) -> np.ndarray:
+        """``planes`` (N, channels, H, W) with H, W multiples of 8 -> one member's liver logits (N, H, W)."""
+        arrays = self.members[member]
 
-    def logits(self, planes: np.ndarray) -> np.ndarray:
-        """``planes`` (N, channels, H, W) with H, W multiples of 8 -> liver logits (N, H, W)."""
+        def block(x: np.ndarray, name: str) -> np.ndarray:
+            x = _conv3x3(x, arrays[f"{name}.0.weight"], arrays[f"{name}.0.bias"])
+            return _conv3x3(x, arrays[f"{name}.1.weight"], arrays[f"{name}.1.bias"])
+
         x = np.ascontiguousarray(planes.transpose(1, 0, 2, 3), dtype=np.float32)
         skips = []
         for level in range(DOWNSAMPLINGS + 1):
-            x = self._block(x if level == 0 else _max_pool(x), f"encoder{level}")
+            x = block(x if level == 0 else _max_pool(x), f"encoder{level}")
             skips.append(x)
         for level in reversed(range(DOWNSAMPLINGS)):
-            up = _up(x, self.arrays[f"up{level}.weight"], self.arrays[f"up{level}.bias"])
-            x = self._block(np.concatenate([up, skips[level]], axis=0), f"decoder{level}")
-        out = self.arrays["head.weight"].T @ x.reshape(x.shape[0], -1) + self.arrays["head.bias"][:, None]
+            up = _up(x, arrays[f"up{level}.weight"], arrays[f"up{level}.bias"])
+            x = block(np.concatenate([up, skips[level]], axis=0), f"decoder{level}")
+        out = arrays["head.weight"].T @ x.reshape(x.shape[0], -1) + arrays["head.bias"][:, None]
         return out.reshape(x.shape[1:])
 
     def probability(self, planes: np.ndarray) -> np.ndarray:
-        """Liver probability (N, H, W) float32 for ``planes`` (N, channels, H, W), in batches."""
-        out = np.empty((planes.shape[0],) + planes.shape[2:], dtype=np.float32)
+        """Liver probability (N, H, W) float32 for ``planes`` (N, channels, H, W): the members'
+        mean, computed in batches of :data:`BATCH_PLANES` planes."""
+        out = np.zeros((planes.shape[0],) + planes.shape[2:], dtype=np.float32)
         for start in range(0, planes.shape[0], BATCH_PLANES):
-            logits = self.logits(planes[start:start + BATCH_PLANES])
-            out[start:start + BATCH_PLANES] = 1.0 / (1.0 + np.exp(-np.clip(logits, -30.0, 30.0)))
-        return out
+            for member in range(len(self.members)):
+                logits = self.logits(planes[start:start + BATCH_PLANES], member)
+                out[start:start + BATCH_PLANES] += 1.0 / (1.0 + np.exp(-np.clip(logits, -30.0, 30.0)))
+        return out / len(self.members)
 
 
 @lru_cache(maxsize=2)
