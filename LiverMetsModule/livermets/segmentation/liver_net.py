@@ -101,29 +101,40 @@ def network_planes(image: sitk.Image, grid: Geometry, *, liver_level: float, spr
 # --- the network in numpy ---------------------------------------------------------------------------
 
 
-# Feature maps are kept as (channels, planes, rows, columns): every layer is then one wide
-# matrix product, which BLAS runs several times faster than the tall, narrow products of the
-# channels-last layout.
+# Feature maps are kept as (channels, planes, rows, columns). A 3 x 3 convolution is nine matrix
+# products over the zero-padded maps flattened to one axis per channel: a shift by (row, column)
+# is then a fixed offset along that axis, so each product reads a view of the same array (no copy
+# per shift) and BLAS runs it as one wide product. Positions in the padding are computed and
+# dropped.
 
 
 def _conv3x3(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
     """3 x 3 convolution with zero padding, then ReLU. ``x`` (C, N, H, W); ``weight`` (9 C, O),
     rows in (row offset, column offset, channel) order."""
     c, n, h, w = x.shape
-    padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    columns = np.empty((9, c, n, h, w), dtype=np.float32)
+    outputs = weight.shape[1]
+    row = w + 2
+    length = n * (h + 2) * row
+    flat = np.zeros((c, length + 2 * row + 2), dtype=np.float32)  # room for the largest shift
+    flat[:, :length].reshape(c, n, h + 2, row)[:, :, 1:h + 1, 1:w + 1] = x
+    kernel = weight.reshape(9, c, outputs)
+    out = np.empty((outputs, length), dtype=np.float32)
+    term = np.empty_like(out)
     for offset in range(9):
         dy, dx = divmod(offset, 3)
-        columns[offset] = padded[:, :, dy:dy + h, dx:dx + w]
-    out = weight.T @ columns.reshape(9 * c, -1)
+        shift = dy * row + dx
+        np.matmul(kernel[offset].T, flat[:, shift:shift + length], out=out if offset == 0 else term)
+        if offset:
+            out += term
     out += bias[:, None]
     np.maximum(out, 0.0, out=out)
-    return out.reshape(-1, n, h, w)
+    return out.reshape(outputs, n, h + 2, row)[:, :, :h, :w]
 
 
 def _max_pool(x: np.ndarray) -> np.ndarray:
-    c, n, h, w = x.shape
-    return x.reshape(c, n, h // 2, 2, w // 2, 2).max(axis=(3, 5))
+    """2 x 2 max pooling of ``x`` (C, N, H, W), H and W even."""
+    rows = np.maximum(x[:, :, 0::2], x[:, :, 1::2])
+    return np.maximum(rows[..., 0::2], rows[..., 1::2])
 
 
 def _up(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
