@@ -109,7 +109,8 @@ def test_a_weights_file_of_several_networks_gives_the_mean_of_their_probabilitie
     np.savez(tmp_path / "two.npz", **{f"member{n}/{name}": value for n, arrays in enumerate((first, second))
                                        for name, value in arrays.items()})
     np.savez(tmp_path / "one.npz", **first)
-    planes = np.random.default_rng(0).normal(size=(3, 2 * liver_net.NEIGHBOURS + 1, 16, 16)).astype(np.float32)
+    channels = 2 * liver_net.NEIGHBOURS + 1
+    planes = np.random.default_rng(0).normal(size=(3, channels, 16, 16)).astype(np.float32)
     logits = liver_net.LiverNet((first,)).logits(planes)
     expected = (1.0 / (1.0 + np.exp(-logits)) + 1.0 / (1.0 + np.exp(-logits - 2.0))) / 2.0
     assert len(liver_net.LiverNet.load(tmp_path / "two.npz").members) == 2

@@ -39,7 +39,7 @@ MIN_SLICE_MM = 2.0   # finest plane spacing of the canonical grid (mm)
 DOWNSAMPLINGS = 3    # the U-Net halves the plane this many times: sizes are padded to 2**3
 CLIP_Z = 8.0         # input values beyond +-8 spreads carry no more information
 WEIGHTS = Path(__file__).with_name("liver_net.npz")
-BATCH_PLANES = 8     # planes per forward pass (memory ~ 60 MB per plane of 256 x 256)
+BATCH_PLANES = 8     # planes per forward pass (bounds the memory the feature maps take)
 
 
 def canonical_grid(
@@ -166,7 +166,8 @@ class LiverNet:
         for name, value in arrays.items():
             member, layer = name.split("/", 1)
             members.setdefault(member, {})[layer] = value
-        return cls(tuple(members[key] for key in sorted(members, key=lambda m: int(m.removeprefix("member")))))
+        order = sorted(members, key=lambda member: int(member.removeprefix("member")))
+        return cls(tuple(members[member] for member in order))
 
     def logits(self, planes: np.ndarray, member: int = 0) -> np.ndarray:
         """``planes`` (N, channels, H, W) with H, W multiples of 8 -> one member's liver logits (N, H, W)."""
