@@ -4,9 +4,11 @@ Objects are described in *grid millimetres*: ``p = (k, j, i) * spacing_kji_mm``;
 default identity LPS direction, +i is the patient's left, +j posterior and +k superior, so
 the two-tree vessel layout below is anatomically oriented (IVC posterior-medial and vertical,
 hepatic veins draining into it superiorly, portal trunk entering inferior-medially).
-Partial volume is rendered from the signed distance of every object (linear ramp one voxel
-wide), so masks are the voxel centres inside the analytic shapes (the truth) while images
-show blurred edges like a real scanner.
+Partial volume is the fraction of each voxel inside an object: the signed distance is taken at
+sub-voxel points (one per ``SUB_VOXEL_MM`` along each axis, so a 7.7 mm slice integrates its
+whole thickness as a real slice profile does) with a linear ramp one sub-voxel wide, and
+averaged. Masks are the voxel centres inside the analytic shapes (the truth) while images show
+blurred edges like a real scanner.
 
 Relative intensities (liver = 1) per sequence follow the polarity table in
 ``livermets.sequences``: lesions dark on hbp / portal_venous, bright on t2 / dwi; cysts
@@ -29,6 +31,7 @@ CONTRAST = {  # sequence: (outside, liver, lesion, cyst, vessel)
     "t1": (0.40, 1.0, 0.55, 0.40, 0.50),
 }
 SIGNAL = 300.0
+SUB_VOXEL_MM = 1.5  # partial volume: sub-voxel points at most this far apart along each axis
 
 
 @dataclass
@@ -65,6 +68,29 @@ class SyntheticCase:
     hepatic: np.ndarray            # hepatic veins + IVC
     ivc: np.ndarray
     tubes: list[Tube] = field(default_factory=list)
+
+
+def _partial_volume(points: np.ndarray, spacing_kji_mm: Sequence[float]):
+    """A function taking a signed-distance function (grid mm -> mm, negative inside) and returning
+    the fraction of each voxel of ``points`` inside the object: the mean over sub-voxel points
+    (``SUB_VOXEL_MM`` apart at most) of a linear ramp one sub-voxel wide. Only voxels whose
+    centre is within half a voxel diagonal of the surface are sub-sampled; the others are pure."""
+    counts = [max(1, int(np.ceil(s / SUB_VOXEL_MM))) for s in spacing_kji_mm]
+    offsets = np.stack(np.meshgrid(*[((np.arange(n) + 0.5) / n - 0.5) * s for n, s in zip(counts, spacing_kji_mm)],
+                                   indexing="ij"), axis=-1).reshape(-1, 3).astype(np.float32)
+    ramp_mm = float(np.prod([s / n for s, n in zip(spacing_kji_mm, counts)])) ** (1.0 / 3.0)
+    reach_mm = 0.5 * float(np.linalg.norm(spacing_kji_mm)) + ramp_mm
+
+    def fraction(distance_at) -> np.ndarray:
+        distance = distance_at(points)
+        out = (distance < 0).astype(np.float32)
+        mixed = np.abs(distance) < reach_mm
+        centres = points[mixed]
+        out[mixed] = np.mean([np.clip(0.5 - distance_at(centres + offset) / ramp_mm, 0.0, 1.0) for offset in offsets],
+                             axis=0)
+        return out
+
+    return fraction
 
 
 def grid_mm(shape: Sequence[int], spacing_kji_mm: Sequence[float]) -> np.ndarray:
@@ -129,18 +155,17 @@ def make_case(*, shape: Sequence[int] = (40, 96, 96), spacing_kji_mm: Sequence[f
     else:
         shape, spacing_kji_mm = geometry.shape, geometry.spacing_mm
     points = grid_mm(shape, spacing_kji_mm)
-    ramp_mm = float(np.prod(spacing_kji_mm)) ** (1.0 / 3.0)
-
-    def fraction(distance: np.ndarray) -> np.ndarray:
-        return np.clip(0.5 - distance / ramp_mm, 0.0, 1.0).astype(np.float32)
+    fraction = _partial_volume(points, spacing_kji_mm)
 
     if liver is None:
         center = np.asarray(liver_center_mm if liver_center_mm is not None
                             else [(n - 1) * s / 2 for n, s in zip(shape, spacing_kji_mm)], dtype=np.float32)
         radii = np.asarray(liver_radii_mm, dtype=np.float32)
-        scaled = np.linalg.norm((points - center) / radii, axis=-1)
-        liver_distance = (scaled - 1.0) * float(radii.min())
-        liver = liver_distance < 0
+
+        def liver_distance(at: np.ndarray) -> np.ndarray:
+            return (np.linalg.norm((at - center) / radii, axis=-1) - 1.0) * float(radii.min())
+
+        liver = liver_distance(points) < 0
         liver_fraction = fraction(liver_distance)
     else:
         liver = np.asarray(liver, dtype=bool)
@@ -149,15 +174,13 @@ def make_case(*, shape: Sequence[int] = (40, 96, 96), spacing_kji_mm: Sequence[f
     lesions = np.zeros(shape, dtype=np.int32)
     ball_fractions = []
     for index, ball in enumerate(balls, start=1):
-        distance = ball_distance(points, ball)
-        lesions[(distance < 0) & (lesions == 0)] = index
-        ball_fractions.append(fraction(distance))
+        lesions[(ball_distance(points, ball) < 0) & (lesions == 0)] = index
+        ball_fractions.append(fraction(lambda at, ball=ball: ball_distance(at, ball)))
     tree_masks = {"portal": np.zeros(shape, bool), "hepatic": np.zeros(shape, bool), "ivc": np.zeros(shape, bool)}
     vessel_fraction = np.zeros(shape, dtype=np.float32)
     for tube in tubes:
-        distance = tube_distance(points, tube)
-        tree_masks[tube.tree] |= distance < 0
-        np.maximum(vessel_fraction, fraction(distance), out=vessel_fraction)
+        tree_masks[tube.tree] |= tube_distance(points, tube) < 0
+        np.maximum(vessel_fraction, fraction(lambda at, tube=tube: tube_distance(at, tube)), out=vessel_fraction)
     tree_masks["portal"] &= ~(tree_masks["hepatic"] | tree_masks["ivc"])
     hepatic = tree_masks["hepatic"] | tree_masks["ivc"]
 

@@ -32,9 +32,10 @@ Method (no trained model; thresholds are in units of the liver's own robust spre
    its largest cross-section must reach ``min_diameter_mm`` and be round (principal-axis
    ratio, fill of its Feret disc; where the liver's edge cuts it, fill of the part of the disc
    inside the liver); structure of about its own contrast attached to it must not be as thick
-   as :data:`THICK_FRACTION` of its radius (a lesion is thicker than the vessels touching it,
-   a vessel piece is no thicker than its continuation; measured by a morphological opening,
-   the granulometry of Serra 1982, "Image Analysis and Mathematical Morphology"); and an
+   as :data:`THICK_FRACTION` of its radius where it joins it (a lesion is thicker than the
+   vessels touching it, a vessel piece is no thicker than its continuation; measured by a
+   morphological opening, the granulometry of Serra 1982, "Image Analysis and Mathematical
+   Morphology"; a thick vessel reached only through a thin one is not a continuation); and an
    instance narrower than half the slice spacing must not continue on both neighbouring
    slices (a vessel crossing the slices does, a lesion that small fits in one slice).
    Instances below ``min_score`` are dropped.
@@ -304,10 +305,13 @@ def _isolation(box, voxels: np.ndarray, evidence: np.ndarray, free: np.ndarray, 
 
     # attached structure of about the same contrast (a vessel piece goes on into vessel of its own
     # contrast; a brighter vessel running by is another object), as thick as a good part of the radius
+    # and joined to the instance by that thickness (a lesion fed by a thin vessel from a thick one
+    # slices away is not a piece of the thick one)
     shell = binary_morphology(voxels, [1, 1, 1], "dilate")
     alike = (evidence > max(ATTACHED_FRACTION * contrast, LOW_Z)) & (evidence < ALIKE_CEILING * contrast)
     attached = _touching(alike & free | voxels, voxels)
-    thick = filters.morphology_mm(attached, spacing, THICK_FRACTION * radius_mm, "open") & ~shell
+    opened = filters.morphology_mm(attached, spacing, THICK_FRACTION * radius_mm, "open")
+    thick = _touching(opened, shell) & ~shell
     factor = _sigmoid((MAX_THICK_ATTACHMENT - thick.sum() / voxels.sum()) / (0.2 * MAX_THICK_ATTACHMENT))
 
     if radius_mm < 0.5 * spacing[0]:
