@@ -246,12 +246,24 @@ _ORDER = {0: sitk.RecursiveGaussianImageFilter.ZeroOrder, 1: sitk.RecursiveGauss
           2: sitk.RecursiveGaussianImageFilter.SecondOrder}
 
 
-def _derivative(image: sitk.Image, sigma_mm: float, orders: Sequence[int]) -> np.ndarray:
-    """Gaussian derivative of ``image`` with per-axis orders (x, y, z) via recursive filters
-    (Deriche 1993 / Young-van Vliet, as in ITK's RecursiveGaussianImageFilter)."""
-    for axis, order in enumerate(orders):
-        image = sitk.RecursiveGaussian(image, sigma_mm, False, _ORDER[order], axis)
-    return sitk.GetArrayFromImage(image)  # a copy: a view would outlive the image
+def _derivatives_at(image: sitk.Image, sigma_mm: float, orders: Sequence[tuple[int, ...]],
+                    where: np.ndarray) -> dict[tuple[int, ...], np.ndarray]:
+    """Gaussian derivatives of ``image`` with per-axis orders (x, y, z), sampled at ``where``, via
+    recursive filters (Deriche 1993 / Young-van Vliet, as in ITK's RecursiveGaussianImageFilter).
+    Derivatives sharing their first passes share those filterings (15 passes for the Hessian's six
+    instead of 18), one branch at a time so that at most one image per axis is held."""
+
+    def descend(filtered: sitk.Image, done: tuple[int, ...], out: dict) -> None:
+        if len(done) == len(orders[0]):
+            out[done] = sitk.GetArrayFromImage(filtered)[where]
+            return
+        for order in sorted({o[len(done)] for o in orders if o[:len(done)] == done}):
+            axis = len(done)
+            descend(sitk.RecursiveGaussian(filtered, sigma_mm, False, _ORDER[order], axis), done + (order,), out)
+
+    values: dict[tuple[int, ...], np.ndarray] = {}
+    descend(image, (), values)
+    return values
 
 
 def hessian_eigenvalues(image: np.ndarray, spacing_kji_mm: Sequence[float], sigma_mm: float,
@@ -261,7 +273,8 @@ def hessian_eigenvalues(image: np.ndarray, spacing_kji_mm: Sequence[float], sigm
     Returns ``(n, 3)`` float32 sorted by absolute value ``|l1| <= |l2| <= |l3|``.
     """
     itk = image_from_array(np.asarray(image, dtype=np.float32), spacing_kji_mm)
-    h = np.stack([_derivative(itk, sigma_mm, orders)[where] for orders in _HESSIAN_ORDERS], axis=1)
+    derivatives = _derivatives_at(itk, sigma_mm, _HESSIAN_ORDERS, where)
+    h = np.stack([derivatives[orders] for orders in _HESSIAN_ORDERS], axis=1)
     h *= sigma_mm ** 2  # (n, 6): xx, xy, xz, yy, yz, zz (x = i, y = j, z = k)
     matrices = np.empty((h.shape[0], 3, 3), dtype=np.float32)
     matrices[:, 0, 0], matrices[:, 0, 1], matrices[:, 0, 2] = h[:, 0], h[:, 1], h[:, 2]
