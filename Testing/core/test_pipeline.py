@@ -129,6 +129,15 @@ def test_result_contract_on_an_oblique_grid(oblique_case, oblique_result, tmp_pa
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temporary left
 
 
+def test_why_no_vessels_were_drawn_reaches_the_result(oblique_result, tmp_path):
+    # the synthetic abdomen has no veins: the vessel step says so instead of leaving empty trees unexplained
+    assert not np.isin(oblique_result.labels, [3, 4]).any()
+    reasons = [w for w in oblique_result.warnings if w.startswith("vessels not segmented")]
+    assert len(reasons) == 1 and "do not stand out" in reasons[0]
+    summary = json.loads(write_result(oblique_result, tmp_path / "out")["lesions.json"].read_text(encoding="utf-8"))
+    assert reasons[0] in summary["warnings"]
+
+
 def test_bad_pipeline_inputs(oblique_case, tmp_path):
     volume = Volume(oblique_case.image, oblique_case.geometry)
     with pytest.raises(InputError, match="no images"):

@@ -93,6 +93,31 @@ def test_empty_liver_is_explained():
         segment_vessels(case.images, np.zeros_like(case.liver), case.geometry)
 
 
+def test_veins_that_do_not_stand_out_give_no_trees_and_say_why():
+    # dark veins (hbp) handed in as a portal-venous phase, where veins should be bright
+    case = make_case(tubes=two_tree_vessels(), sequences=("hbp",), seed=9)
+    result = segment_vessels({"portal_venous": case.images["hbp"]}, case.liver, case.geometry)
+    assert not (result.portal.any() or result.hepatic.any() or result.ivc.any())
+    assert result.warnings and "do not stand out" in result.warnings[0]
+    assert "bright on portal_venous" in result.warnings[0]
+
+
+def test_ct_without_contrast_gives_no_trees(shared_data):
+    # the TotalSegmentator example CT: by its labels (5 liver, 63 IVC, 64 portal and splenic vein,
+    # 52 aorta) the veins are no brighter than the liver; its vertebrae and costal cartilage, which
+    # are, were once taken for the IVC and the portal vein
+    from livermets.imageio import read_image
+
+    image = read_image(shared_data / "totalseg_ct" / "example_ct_sm.nii.gz")
+    labels = read_image(shared_data / "totalseg_ct" / "example_seg.nii.gz").array
+    liver = labels == 5
+    for vessel in (63, 64, 52):
+        assert np.median(image.array[labels == vessel]) < np.median(image.array[liver])
+    result = segment_vessels({"ct": image.array.astype(np.float32)}, liver, image.geometry)
+    assert not (result.portal.any() or result.hepatic.any())
+    assert result.warnings and "contrast" in result.warnings[0]
+
+
 def test_ivc_followed_beyond_the_liver():
     """A 180 mm tall grid: the IVC runs 30 mm and more beyond the liver and its search margin;
     it is followed as a tube of its own intensity, not stopped at the margin."""

@@ -144,6 +144,7 @@ def add_vessels_and_lesions(
                 output.hepatic = np.asarray(result.hepatic, dtype=bool)
                 ivc = getattr(result, "ivc", None)
                 output.ivc = None if ivc is None else np.asarray(ivc, dtype=bool)
+                warnings.extend(getattr(result, "warnings", None) or [])  # e.g. why no trees were drawn
             except LiverMetsError as error:
                 warnings.append(f"vessels were not segmented: {error}")
             except Exception as error:  # an optional step must not lose the liver: keep going, say why

@@ -10,7 +10,10 @@ Method (numpy + SimpleITK; thresholds in units of the liver's robust spread or i
 2. Vessel mask: evidence above :data:`LOW_Z` in parts reaching :data:`SEED_Z`, lesions (given,
    or round pieces after a split at the necks) removed;
    outside the liver only voxels on a tube (Hessian tubeness, two strong curvatures and one
-   flat; Sato et al. 1998, doi:10.1016/S1361-8415(98)80009-1) count.
+   flat; Sato et al. 1998, doi:10.1016/S1361-8415(98)80009-1) count. If that mask holds less
+   than :data:`MIN_INTRAHEPATIC_FRACTION` of the liver's interior, the veins do not stand out
+   (no contrast, or not the polarity expected): no trees are returned, with the reason, rather
+   than bones or cartilage taken for veins.
 3. Roots, in RAS: an opening with a :data:`TRUNK_RADIUS_MM` ball keeps only the trunks. The
    IVC is the trunk with the longest superior-inferior extent among those posterior to the
    liver's centre, the rightmost if several (the aorta lies to its left). The portal root is
@@ -55,6 +58,8 @@ MAX_VESSEL_ROUNDNESS = 0.3
 HILUM_LEFT_MM = 20.0      # the portal root may lie at most this far left of the IVC axis
 WALL_FRACTION = 0.5       # vessel wall at this fraction of the trunks' median contrast
 WORK_SPACING_MM = 1.5     # finer axes are worked on at this spacing (two voxels across a 1.5 mm radius)
+MIN_INTRAHEPATIC_FRACTION = 0.02  # veins of a contrasted phase fill more of the liver's interior (phantoms 5-10 %;
+                                  # a CT without contrast 1.1 %, CHAOS T2-SPIR with its bright veins 0.9 %)
 MAX_OUTSIDE_RADIUS_MM = 20.0  # a tree's part outside the liver holds at most a tube of this radius along the
                               # scan's whole superior-inferior extent (the IVC is about 12 mm in radius)
 
@@ -154,6 +159,14 @@ def _segment(images: dict[str, np.ndarray], full_liver: np.ndarray, lesions: np.
     if lesions is not None:
         vessels &= ~np.asarray(lesions, dtype=bool)[box]
     vessels = filters.keep_reaching(vessels, evidence, SEED_Z)
+    result = VesselResult(*(np.zeros(geometry.shape, dtype=bool) for _ in range(3)))
+    intrahepatic = float(np.count_nonzero(vessels & interior)) / max(int(np.count_nonzero(interior)), 1)
+    if intrahepatic < MIN_INTRAHEPATIC_FRACTION:
+        result.warnings.append(
+            f"vessels not segmented: the veins inside the liver do not stand out from it ({100 * intrahepatic:.1f} % "
+            f"of the liver looks like vessel, at least {100 * MIN_INTRAHEPATIC_FRACTION:.0f} % expected; "
+            f"{_polarities(images)}); a phase without vessel contrast, such as a CT without contrast, shows none")
+        return result
     vessels &= ~_blobs(vessels, liver, spacing)
     # partial volume: the wall sits half-way between liver and the lumen of the large vessels
     wide = filters.morphology_mm(vessels, spacing, TRUNK_RADIUS_MM, "open")
@@ -161,7 +174,6 @@ def _segment(images: dict[str, np.ndarray], full_liver: np.ndarray, lesions: np.
         vessels &= evidence > max(LOW_Z, WALL_FRACTION * float(np.median(evidence[wide])))
 
     offset = np.asarray([b.start for b in box])
-    result = VesselResult(*(np.zeros(geometry.shape, dtype=bool) for _ in range(3)))
     trunk_mask = filters.morphology_mm(vessels, spacing, TRUNK_RADIUS_MM, "open")
     ivc, portal_root = _find_roots(trunk_mask, vessels, liver, geometry, offset)
     if ivc is None or portal_root is None:
@@ -178,11 +190,10 @@ def _segment(images: dict[str, np.ndarray], full_liver: np.ndarray, lesions: np.
     result.ivc[...] = _continue_outside(images, trees, seeds, roots[2], full_liver, spacing)
     implausible = _implausible_outside(trees, full_liver, geometry)
     if implausible:
-        polarities = ", ".join(f"{vessel_polarity(name)} on {name}" for name in images)
         result.ivc[...] = False
         result.warnings.append(f"vessels not segmented: what was taken for the {implausible} outside the "
                                f"liver spreads far beyond a vein; this image may not show the veins as "
-                               f"expected ({polarities})")
+                               f"expected ({_polarities(images)})")
         return result
     result.portal[...] = trees == 1
     result.hepatic[...] = trees == 2
@@ -196,6 +207,11 @@ def _segment(images: dict[str, np.ndarray], full_liver: np.ndarray, lesions: np.
                                        "points_ras_mm": np.round(points, 2).tolist(),
                                        "radii_mm": np.round(branch.radii_mm, 2).tolist()})
     return result
+
+
+def _polarities(images: dict[str, np.ndarray]) -> str:
+    """How the veins are expected to look, e.g. "veins expected bright on ct"."""
+    return "veins expected " + ", ".join(f"{vessel_polarity(name)} on {name}" for name in images)
 
 
 def _implausible_outside(trees: np.ndarray, liver: np.ndarray, geometry: Geometry) -> str:
