@@ -157,8 +157,11 @@ def test_vessels_cut_by_thick_slices_are_not_reported():
         false_positives += match.false_positives
         found += match.detected[0]
     # a lesion merged with a darker vein across two thick slices is the detector's known weak
-    # spot: with each slice rendered over its whole thickness, 2 of the 6 are found (1 false positive)
-    assert false_positives <= 3, f"{false_positives} vessel pieces reported in 6 vessel trees"
+    # spot: with each slice rendered over its whole thickness, 2 of the 6 are found. No vein piece
+    # is reported: the one that was (one slice, 10 mm across, the vein going on through both
+    # neighbouring slices) escaped the continuation check when only pieces narrower than half a
+    # slice were checked
+    assert false_positives == 0, f"{false_positives} vessel pieces reported in 6 vessel trees"
     assert found >= 2, f"only {found} of 6 lesions touching a vein of their own polarity found"
 
 

@@ -36,8 +36,10 @@ Method (no trained model; thresholds are in units of the liver's own robust spre
    vessels touching it, a vessel piece is no thicker than its continuation; measured by a
    morphological opening, the granulometry of Serra 1982, "Image Analysis and Mathematical
    Morphology"; a thick vessel reached only through a thin one is not a continuation); and an
-   instance narrower than half the slice spacing must not continue on both neighbouring
-   slices (a vessel crossing the slices does, a lesion that small fits in one slice).
+   instance of in-plane radius below :data:`ONE_SLICE_RADIUS` slice spacings must not continue
+   on both neighbouring slices (a vessel crossing the slices does; a ball that small reaches at
+   most a quarter of each neighbour's thickness, too little to show there with
+   :data:`MAX_CONTINUATION` of its contrast).
    Instances below ``min_score`` are dropped.
 7. Likely cyst: fluid-bright on t2 (>= :data:`CYST_T2_RATIO` x liver median) and not bright
    on dwi, when those sequences are given.
@@ -76,7 +78,8 @@ ATTACHED_FRACTION = 1 / 3  # attached structure: evidence between this fraction 
 ALIKE_CEILING = 1.5        # ... and this multiple of it
 THICK_FRACTION = 0.7      # attached structure as thick as this fraction of the instance's radius ...
 MAX_THICK_ATTACHMENT = 1.0  # ... may hold at most this many instance volumes
-MAX_CONTINUATION = 0.4     # instance narrower than half a slice: evidence beyond both ends / its contrast
+ONE_SLICE_RADIUS = 0.75    # instance of radius below this many slice spacings: it cannot fill both neighbours,
+MAX_CONTINUATION = 0.4     # so its evidence beyond both ends / its contrast stays below this
 CYST_T2_RATIO = 2.5        # fluid: median t2 at least this many times the liver's
 CYST_DWI_MAX_Z = 1.0       # cysts are not brighter than liver on high-b dwi
 
@@ -288,8 +291,8 @@ def _isolation(box, voxels: np.ndarray, evidence: np.ndarray, free: np.ndarray, 
     """Factor 0..1 that a grown instance (``voxels`` in the tight ``box``) is not a piece of a
     vessel (step 6 of the module docstring): structure of about its contrast attached to it
     within ``free`` (the liver less other round instances) is not as thick as a good part of its
-    radius, and if it is narrower than half a slice it does not go on through both neighbouring
-    slices (slice axis: the largest spacing, k when all are equal)."""
+    radius, and if its radius is below :data:`ONE_SLICE_RADIUS` slices it does not go on through
+    both neighbouring slices (slice axis: the largest spacing, k when all are equal)."""
     axis = int(np.argmax(spacing))
     spacing_array = np.asarray(spacing, dtype=float)
     areas_mm2 = np.moveaxis(voxels, axis, 0).sum(axis=(1, 2)) * np.prod(np.delete(spacing_array, axis))
@@ -314,8 +317,8 @@ def _isolation(box, voxels: np.ndarray, evidence: np.ndarray, free: np.ndarray, 
     thick = _touching(opened, shell) & ~shell
     factor = _sigmoid((MAX_THICK_ATTACHMENT - thick.sum() / voxels.sum()) / (0.2 * MAX_THICK_ATTACHMENT))
 
-    if radius_mm < 0.5 * spacing[0]:
-        # so narrow that it fits within one slice: it must not go on through both neighbours
+    if radius_mm < ONE_SLICE_RADIUS * spacing[0]:
+        # too small to fill both neighbouring slices: it must not go on through both
         footprint = filters.morphology_mm(voxels.any(axis=0)[None], spacing,
                                           max(0.5 * radius_mm, float(spacing[1:].max())), "dilate")[0]
         slices = np.nonzero(voxels.any(axis=(1, 2)))[0]
