@@ -74,7 +74,8 @@ def _partial_volume(points: np.ndarray, spacing_kji_mm: Sequence[float]):
     """A function taking a signed-distance function (grid mm -> mm, negative inside) and returning
     the fraction of each voxel of ``points`` inside the object: the mean over sub-voxel points
     (``SUB_VOXEL_MM`` apart at most) of a linear ramp one sub-voxel wide. Only voxels whose
-    centre is within half a voxel diagonal of the surface are sub-sampled; the others are pure."""
+    centre is within half a voxel diagonal plus that ramp of the surface are sub-sampled; the
+    others are wholly inside or outside."""
     counts = [max(1, int(np.ceil(s / SUB_VOXEL_MM))) for s in spacing_kji_mm]
     offsets = np.stack(np.meshgrid(*[((np.arange(n) + 0.5) / n - 0.5) * s for n, s in zip(counts, spacing_kji_mm)],
                                    indexing="ij"), axis=-1).reshape(-1, 3).astype(np.float32)

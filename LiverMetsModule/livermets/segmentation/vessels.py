@@ -58,8 +58,8 @@ MAX_VESSEL_ROUNDNESS = 0.3
 HILUM_LEFT_MM = 20.0      # the portal root may lie at most this far left of the IVC axis
 WALL_FRACTION = 0.5       # vessel wall at this fraction of the trunks' median contrast
 WORK_SPACING_MM = 1.5     # finer axes are worked on at this spacing (two voxels across a 1.5 mm radius)
-MIN_INTRAHEPATIC_FRACTION = 0.02  # veins of a contrasted phase fill more of the liver's interior (phantoms 5-10 %;
-                                  # a CT without contrast 1.1 %, CHAOS T2-SPIR with its bright veins 0.9 %)
+MIN_INTRAHEPATIC_FRACTION = 0.02  # veins of the expected look fill more of the liver's interior (phantoms 5-10 %;
+                                  # a CT without contrast 1.1 %, CHAOS T2-SPIR with its bright veins 0-0.4 %)
 MAX_OUTSIDE_RADIUS_MM = 20.0  # a tree's part outside the liver holds at most a tube of this radius along the
                               # scan's whole superior-inferior extent (the IVC is about 12 mm in radius)
 
