@@ -56,6 +56,21 @@ def test_mri_is_not_ct_and_t2_is_recognised_inside_the_liver():
     assert refined.sequence == "t2"  # spleen / kidneys 1.8-2x the liver: T2-like by construction
 
 
+def test_contrast_judged_in_the_liver_is_the_one_used_for_lesions():
+    # no sequence given: the T2-like abdomen is judged "t2" inside the found liver, and a lesion
+    # brighter than the liver (as on T2) is found; it was missed when the judged name was only
+    # reported and the lesions were looked for with the first, blind guess (t1: lesions dark)
+    case = make_abdomen()
+    spacing = np.asarray(case.geometry.spacing_mm)
+    points = np.stack(np.meshgrid(*[np.arange(n) for n in case.geometry.shape], indexing="ij"), axis=-1) * spacing
+    ball = np.linalg.norm(points - np.argwhere(case.liver).mean(axis=0) * spacing, axis=-1) <= 9.0
+    image = np.where(ball & case.liver, 1.8 * case.image, case.image).astype(np.float32)
+    result = segment([Volume(image, case.geometry)])
+    assert (result.sequences[0]["sequence"], result.sequences[0]["source"]) == ("t2", "image")
+    assert len(result.lesion_table) == 1 and (result.lesions[ball] > 0).mean() > 0.8
+    assert not any("on t1" in warning for warning in result.warnings)
+
+
 def test_argument_and_hint_beat_the_image():
     case = make_abdomen()
     assert sequence_guess.resolve(case.image, given="HBP").as_dict()["source"] == "argument"

@@ -20,7 +20,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -63,7 +63,10 @@ class SegmentationEngine:
         *,
         progress: Optional[ProgressCallback] = None,
         timings: Optional[dict] = None,
+        rename: Optional[Callable[[np.ndarray], dict[str, np.ndarray]]] = None,
     ) -> EngineOutput:
+        """Segment; ``rename``, given the liver mask once found, returns ``images`` under the
+        sequence names judged inside that liver, used for the vessels and lesions."""
         raise NotImplementedError
 
 
@@ -91,7 +94,7 @@ class BuiltinEngine(SegmentationEngine):
     def available(self) -> tuple[bool, str]:
         return True, ""
 
-    def run(self, images, geometry, sequences, *, progress=None, timings=None) -> EngineOutput:
+    def run(self, images, geometry, sequences, *, progress=None, timings=None, rename=None) -> EngineOutput:
         from livermets.segmentation.liver import segment_liver
 
         started = time.monotonic()
@@ -108,7 +111,8 @@ class BuiltinEngine(SegmentationEngine):
             liver=found.mask, lesions=np.zeros(geometry.shape, dtype=np.uint16), warnings=list(found.warnings)
         )
         add_vessels_and_lesions(
-            output, images, geometry, progress=scaled(progress, 0.5, 1.0), timings=timings
+            output, rename(found.mask) if rename else images, geometry, progress=scaled(progress, 0.5, 1.0),
+            timings=timings
         )
         return output
 
@@ -204,7 +208,7 @@ class TotalSegmentatorEngine(SegmentationEngine):
             )
         return True, ""
 
-    def run(self, images, geometry, sequences, *, progress=None, timings=None) -> EngineOutput:
+    def run(self, images, geometry, sequences, *, progress=None, timings=None, rename=None) -> EngineOutput:
         from totalsegmentator.python_api import totalsegmentator
 
         from livermets.imageio import read_image, write_image
@@ -234,7 +238,8 @@ class TotalSegmentatorEngine(SegmentationEngine):
             warnings=["TotalSegmentator has no hepatic-vein class: label 4 holds only the IVC"],
         )
         add_vessels_and_lesions(
-            output, images, geometry, progress=scaled(progress, 0.5, 1.0), timings=timings
+            output, rename(liver) if rename else images, geometry, progress=scaled(progress, 0.5, 1.0),
+            timings=timings
         )
         return output
 

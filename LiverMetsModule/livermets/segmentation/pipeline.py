@@ -105,8 +105,11 @@ def segment(
     volumes : list of Volume, or dict sequence name -> Volume
         The first image defines the result grid; every other one is aligned to it.
     sequences : list of str or None, optional
-        Canonical sequence per image (``livermets.sequences``); ``None`` entries are guessed.
-        With a dict of volumes, its keys are used when this is not given.
+        Canonical sequence per image (``livermets.sequences``); ``None`` entries are taken
+        from ``hints``, else guessed: CT from Hounsfield units, an MRI contrast from intensities
+        inside the liver once it is found (the liver does not depend on it), and that contrast
+        is the one the vessels and lesions are looked for with. With a dict of volumes, its keys
+        are used when this is not given.
     engine : str
         ``"builtin"`` (default, always available: intensity model and bundled liver network),
         ``"classical"`` (always available, no trained weights) or ``"totalsegmentator"`` (if installed).
@@ -141,15 +144,23 @@ def segment(
     timings["alignment"] = time.monotonic() - started
 
     chosen = get_engine(engine)
+    judged = list(guesses)
+
+    def rename(liver: np.ndarray) -> dict[str, np.ndarray]:
+        # MRI contrasts left to the image are judged inside the liver, before vessels and lesions
+        judged[:] = _refine_guesses(guesses, images, liver, first.geometry)
+        return _keyed(list(images.values()), [g.sequence for g in judged])
+
     output: EngineOutput = chosen.run(
         images,
         first.geometry,
         [g.sequence for g in guesses],
         progress=scaled(progress, 0.25, 0.97),
         timings=timings,
+        rename=rename,
     )
     warnings.extend(output.warnings)
-    guesses = _refine_guesses(guesses, volumes, images, output.liver, first.geometry)
+    guesses = judged
     labels = compose_labels(output.liver, output.lesions, output.portal, output.hepatic)
     report(progress, 1.0, "segmentation done")
     return SegmentationResult(
@@ -175,7 +186,7 @@ def _aligned_images(
 ) -> tuple[dict[str, np.ndarray], list[dict]]:
     """Arrays on the first grid keyed by sequence name (a repeated name gets ``_2``, ``_3``...)."""
     first = volumes[0]
-    images: dict[str, np.ndarray] = {guesses[0].sequence: np.asarray(first.array, dtype=np.float32)}
+    arrays = [np.asarray(first.array, dtype=np.float32)]
     alignment: list[dict] = []
     for index in range(1, len(volumes)):
         report(progress, (index - 1) / max(len(volumes) - 1, 1), f"aligning image {index + 1} to image 1")
@@ -192,13 +203,19 @@ def _aligned_images(
         else:
             array = _resample_by_header(volume, first.geometry)
             alignment.append({"index": index, "method": "header only"})
-        name = guesses[index].sequence
-        suffix = 2
-        while name in images:
-            name = f"{guesses[index].sequence}_{suffix}"
-            suffix += 1
-        images[name] = array
-    return images, alignment
+        arrays.append(array)
+    return _keyed(arrays, [g.sequence for g in guesses]), alignment
+
+
+def _keyed(arrays: list[np.ndarray], names: list[str]) -> dict[str, np.ndarray]:
+    """``arrays`` keyed by sequence name, in order; a repeated name gets ``_2``, ``_3``..."""
+    images: dict[str, np.ndarray] = {}
+    for name, array in zip(names, arrays):
+        key, suffix = name, 2
+        while key in images:
+            key, suffix = f"{name}_{suffix}", suffix + 1
+        images[key] = array
+    return images
 
 
 def _resample_by_header(volume: Volume, geometry: Geometry) -> np.ndarray:
@@ -217,13 +234,10 @@ def _resample_by_header(volume: Volume, geometry: Geometry) -> np.ndarray:
 
 
 def _refine_guesses(
-    guesses: list[SequenceGuess],
-    volumes: list[Volume],
-    images: dict[str, np.ndarray],
-    liver: np.ndarray,
-    geometry: Geometry,
+    guesses: list[SequenceGuess], images: dict[str, np.ndarray], liver: np.ndarray, geometry: Geometry
 ) -> list[SequenceGuess]:
-    """MRI images without a given or tagged sequence: judge the contrast inside the found liver."""
+    """MRI images without a given or tagged sequence: judge the contrast inside the found liver
+    (``images`` in the order of ``guesses``, on ``geometry``)."""
     refined = []
     arrays = list(images.values())
     for index, guess in enumerate(guesses):
