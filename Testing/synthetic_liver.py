@@ -72,7 +72,8 @@ class SyntheticCase:
 
 def _partial_volume(points: np.ndarray, spacing_kji_mm: Sequence[float]):
     """A function taking a signed-distance function (grid mm -> mm, negative inside) and returning
-    the fraction of each voxel of ``points`` inside the object: the mean over sub-voxel points
+    the voxel centres of ``points`` inside the object (its mask, the truth) and the fraction of
+    each voxel inside it: the mean over sub-voxel points
     (``SUB_VOXEL_MM`` apart at most) of a linear ramp one sub-voxel wide. Only voxels whose
     centre is within half a voxel diagonal plus that ramp of the surface are sub-sampled; the
     others are wholly inside or outside."""
@@ -82,14 +83,15 @@ def _partial_volume(points: np.ndarray, spacing_kji_mm: Sequence[float]):
     ramp_mm = float(np.prod([s / n for s, n in zip(spacing_kji_mm, counts)])) ** (1.0 / 3.0)
     reach_mm = 0.5 * float(np.linalg.norm(spacing_kji_mm)) + ramp_mm
 
-    def fraction(distance_at) -> np.ndarray:
+    def fraction(distance_at) -> tuple[np.ndarray, np.ndarray]:
         distance = distance_at(points)
-        out = (distance < 0).astype(np.float32)
+        inside = distance < 0
+        out = inside.astype(np.float32)
         mixed = np.abs(distance) < reach_mm
         centres = points[mixed]
         out[mixed] = np.mean([np.clip(0.5 - distance_at(centres + offset) / ramp_mm, 0.0, 1.0) for offset in offsets],
                              axis=0)
-        return out
+        return inside, out
 
     return fraction
 
@@ -166,8 +168,7 @@ def make_case(*, shape: Sequence[int] = (40, 96, 96), spacing_kji_mm: Sequence[f
         def liver_distance(at: np.ndarray) -> np.ndarray:
             return (np.linalg.norm((at - center) / radii, axis=-1) - 1.0) * float(radii.min())
 
-        liver = liver_distance(points) < 0
-        liver_fraction = fraction(liver_distance)
+        liver, liver_fraction = fraction(liver_distance)
     else:
         liver = np.asarray(liver, dtype=bool)
         liver_fraction = liver.astype(np.float32)
@@ -175,13 +176,15 @@ def make_case(*, shape: Sequence[int] = (40, 96, 96), spacing_kji_mm: Sequence[f
     lesions = np.zeros(shape, dtype=np.int32)
     ball_fractions = []
     for index, ball in enumerate(balls, start=1):
-        lesions[(ball_distance(points, ball) < 0) & (lesions == 0)] = index
-        ball_fractions.append(fraction(lambda at, ball=ball: ball_distance(at, ball)))
+        inside, ball_fraction = fraction(lambda at, ball=ball: ball_distance(at, ball))
+        lesions[inside & (lesions == 0)] = index
+        ball_fractions.append(ball_fraction)
     tree_masks = {"portal": np.zeros(shape, bool), "hepatic": np.zeros(shape, bool), "ivc": np.zeros(shape, bool)}
     vessel_fraction = np.zeros(shape, dtype=np.float32)
     for tube in tubes:
-        tree_masks[tube.tree] |= tube_distance(points, tube) < 0
-        np.maximum(vessel_fraction, fraction(lambda at, tube=tube: tube_distance(at, tube)), out=vessel_fraction)
+        inside, tube_fraction = fraction(lambda at, tube=tube: tube_distance(at, tube))
+        tree_masks[tube.tree] |= inside
+        np.maximum(vessel_fraction, tube_fraction, out=vessel_fraction)
     tree_masks["portal"] &= ~(tree_masks["hepatic"] | tree_masks["ivc"])
     hepatic = tree_masks["hepatic"] | tree_masks["ivc"]
 
