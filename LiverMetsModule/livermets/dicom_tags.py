@@ -23,6 +23,8 @@ TAG_KEYWORDS: dict[str, str] = {
     "0018|0010": "ContrastBolusAgent",
     "0018|0020": "ScanningSequence",
     "0018|0024": "SequenceName",
+    "0018|0080": "RepetitionTime",
+    "0018|0081": "EchoTime",
     "0018|1030": "ProtocolName",
     "0018|1042": "ContrastBolusStartTime",
     "0018|9087": "DiffusionBValue",
@@ -46,6 +48,14 @@ _PORTAL_WORDS = [r"portal", r"venous", r"(?<![a-z])pvp?(?![a-z])", r"(?<![0-9])[
 _T1_MARKERS = r"(?<![a-z0-9])t1|vibe|lava|thrive|flash|gre(?![a-z])"
 _PRECONTRAST = r"(?<![a-z])(pre|native|nativ|unenhanced|precontrast|plain)(?![a-z])"
 _DELAYED = r"delay|equilibrium"
+_BALANCED_SSFP = r"fiesta|trufi|true ?fisp|b-?ffe|balanced"  # T2/T1 mixed contrast: neither rule applies
+
+# Weighting from the acquisition when no word names it (ms): spin-echo T2 of the liver uses
+# TE 70-120 and TR of seconds; the T1 gradient echoes (VIBE, LAVA, THRIVE, FLASH) TE of 1-5 and TR below 250
+T2_MIN_ECHO_MS = 60.0
+T2_MIN_REPETITION_MS = 1000.0
+T1_MAX_ECHO_MS = 10.0
+T1_MAX_REPETITION_MS = 300.0
 
 
 def keyword_tags(tags: Mapping[str, str]) -> dict[str, str]:
@@ -175,4 +185,23 @@ def sequence_hint_from_tags(tags: Mapping[str, str], *,
         if agent:
             return None, f"contrast-enhanced T1 ('{agent}') but {quoted} does not name the phase"
         return T1, f"{quoted} names a T1 sequence and no contrast agent is recorded"
-    return None, f"no sequence or phase keyword in {quoted}"
+    return _hint_from_timing(tags, text, agent, quoted)
+
+
+def _hint_from_timing(tags: dict[str, str], text: str, agent: str, quoted: str) -> tuple[Optional[str], str]:
+    """T2 or T1 from the echo and repetition times (ms) when no word names the sequence."""
+    echo_ms = _first_number(tags.get("EchoTime", ""))
+    repetition_ms = _first_number(tags.get("RepetitionTime", ""))
+    if echo_ms is None or repetition_ms is None:
+        return None, f"no sequence or phase keyword in {quoted}"
+    timing = f"echo time {echo_ms:g} ms, repetition time {repetition_ms:g} ms (0018,0081 / 0018,0080)"
+    balanced = re.search(_BALANCED_SSFP, text) or "tfi" in tags.get("SequenceName", "").lower()
+    if echo_ms >= T2_MIN_ECHO_MS and repetition_ms >= T2_MIN_REPETITION_MS:
+        return T2, f"{timing}: T2-weighted"
+    if balanced:
+        return None, f"{quoted} is a balanced steady-state sequence (T2/T1 contrast); name its contrast"
+    if echo_ms <= T1_MAX_ECHO_MS and repetition_ms <= T1_MAX_REPETITION_MS:
+        if agent:
+            return None, f"{timing}: a T1 gradient echo after contrast ('{agent}'), but no phase is named"
+        return T1, f"{timing}: a T1 gradient echo, and no contrast agent is recorded"
+    return None, f"no sequence or phase keyword in {quoted}, and {timing} do not settle the weighting"

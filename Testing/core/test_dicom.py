@@ -137,6 +137,17 @@ def test_left_handed_grid_is_written_as_the_same_voxels(tmp_path):
     np.testing.assert_allclose(back.geometry.kji_to_ras(flipped), mirrored.kji_to_ras(corners), atol=1e-3)
 
 
+def test_echo_and_repetition_times_on_disk_name_an_unnamed_series(tmp_path):
+    """A series whose description names nothing is told T2 by its TE / TR read from the files."""
+    volume = Volume(np.ones(SHAPE_KJI, np.int16), AXIAL)
+    write_series(volume, tmp_path / "a", series_number=4, series_description="Ax resp trig",
+                 tags={"EchoTime": "90", "RepetitionTime": "3200"})
+    write_series(volume, tmp_path / "b", series_number=5, series_description="Ax resp trig")
+    (timed,), (untimed,) = list_series(tmp_path / "a"), list_series(tmp_path / "b")
+    assert timed.sequence_hint == "t2" and "echo time 90 ms" in timed.hint_reason
+    assert untimed.sequence_hint is None
+
+
 @pytest.mark.realdata
 def test_real_chaos_volume_through_dicom(shared_data, tmp_path):
     """A real left-handed, slightly oblique NIfTI -> DICOM series -> volume: same voxels in space."""
@@ -237,6 +248,16 @@ def test_series_in_a_subfolder_is_pointed_out(tmp_path):
     ({"SeriesDescription": "case12_ct_venous.nii.gz"}, "ct", "'ct'"),
     ({"SeriesDescription": "case12_pct_venous.nii.gz"}, "portal_venous", "venous"),
     ({"Modality": "MR", "SeriesDescription": "localizer"}, None, "no sequence or phase keyword"),
+    # no word names it: the echo and repetition times give the weighting
+    ({"Modality": "MR", "SeriesDescription": "Ax FSE resp", "EchoTime": "86.4", "RepetitionTime": "4615"}, "t2",
+     "T2-weighted"),
+    ({"Modality": "MR", "SeriesDescription": "Ax 3D", "0018|0081": "2.1", "0018|0080": "4.4"}, "t1", "gradient echo"),
+    ({"Modality": "MR", "SeriesDescription": "Ax 3D", "EchoTime": "2.1", "RepetitionTime": "4.4",
+      "ContrastBolusAgent": "Dotarem"}, None, "no phase is named"),
+    ({"Modality": "MR", "SeriesDescription": "Ax FIESTA", "EchoTime": "1.6", "RepetitionTime": "3.8"}, None,
+     "balanced steady-state"),
+    ({"Modality": "MR", "SeriesDescription": "Ax 2D", "EchoTime": "30", "RepetitionTime": "500"}, None,
+     "do not settle"),
 ])
 def test_sequence_hint_from_tags(tags, expected, reason_word):
     hint, reason = sequence_hint_from_tags(tags)
