@@ -15,8 +15,7 @@ from abdomen import make_abdomen  # noqa: E402
 from livermets.errors import InputError, NoLiverFoundError  # noqa: E402
 from livermets.geometry import Geometry  # noqa: E402
 from livermets.segmentation import liver_net  # noqa: E402
-from livermets.segmentation import morphology as morph  # noqa: E402
-from livermets.segmentation.liver import MIN_AGREEMENT, combine, segment_liver  # noqa: E402
+from livermets.segmentation.liver import MIN_AGREEMENT, combine, network_organ, segment_liver  # noqa: E402
 
 ROTATED_30 = tuple(
     np.array(
@@ -121,25 +120,33 @@ def _ball(shape, centre, radius):
     return (k - centre[0]) ** 2 + (j - centre[1]) ** 2 + (i - centre[2]) ** 2 <= radius**2
 
 
-def test_agreeing_methods_keep_the_intensity_outline_near_the_network_liver():
+def _ball_probability(shape, centre, radius, spacing_mm: float) -> np.ndarray:
+    """A network-like probability: 0.5 on the ball's surface, 0.1 / 0.9 about 4.4 mm out / in."""
+    k, j, i = np.indices(shape)
+    distance_mm = spacing_mm * (np.sqrt((k - centre[0]) ** 2 + (j - centre[1]) ** 2 + (i - centre[2]) ** 2) - radius)
+    return (1.0 / (1.0 + np.exp(distance_mm / 2.0))).astype(np.float32)
+
+
+def test_agreeing_methods_take_the_intensity_outline_where_the_network_is_unsure():
     geometry = Geometry((40, 60, 60), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0))
-    network = _ball(geometry.shape, (20, 30, 30), 14)
-    leak = _ball(geometry.shape, (20, 30, 52), 6) & ~morph.dilate_mm(network, geometry, 8.0)
-    intensity = _ball(geometry.shape, (20, 30, 30), 13) | leak | _ball(geometry.shape, (20, 30, 44), 4)
-    intensity[:, :, :23] = False  # a lobe the intensity model lost
-    fused, agreement = combine(intensity, network, geometry)
+    probability = _ball_probability(geometry.shape, (20, 30, 30), 14, 2.0)  # network's surface: i = 16 and 44
+    intensity = _ball(geometry.shape, (20, 30, 30), 16)  # two voxels beyond the network's 0.5 surface
+    intensity |= _ball(geometry.shape, (20, 30, 50), 4)  # a neighbour of the liver's intensity
+    intensity[:, :, :20] = False  # a cap the intensity model lost
+    fused, agreement = combine(intensity, network_organ(probability, geometry), probability, geometry)
     assert agreement >= MIN_AGREEMENT
-    assert not (fused & leak).any()  # beyond 8 mm of the network's liver: cut
-    assert fused[20, 30, 21] and not fused[20, 30, 18]  # lost lobe: its part > 8 mm inside put back
-    assert fused[20, 30, 44]  # the intensity outline, 0-8 mm beyond the network's: kept
+    assert probability[20, 30, 52] < 0.1 and not fused[20, 30, 52]  # where the network is sure there is no liver
+    assert probability[20, 30, 19] > 0.9 and fused[20, 30, 19]  # where it is sure there is: kept
+    assert 0.5 < probability[20, 30, 17] < 0.9 and not fused[20, 30, 17]  # unsure: the intensity edge wins ...
+    assert 0.1 < probability[20, 30, 45] < 0.5 and fused[20, 30, 45]  # ... on either side of the network's
 
 
 def test_disagreeing_methods_give_the_network_liver():
     geometry = Geometry((40, 60, 60), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0))
-    network = _ball(geometry.shape, (20, 30, 20), 10)
+    probability = _ball_probability(geometry.shape, (20, 30, 20), 10, 2.0)
     neighbour = _ball(geometry.shape, (20, 30, 42), 10)  # the intensity model followed a neighbour
-    fused, agreement = combine(neighbour, network, geometry)
-    assert agreement < MIN_AGREEMENT and np.array_equal(fused, network)
+    fused, agreement = combine(neighbour, network_organ(probability, geometry), probability, geometry)
+    assert agreement < MIN_AGREEMENT and np.array_equal(fused, _ball(geometry.shape, (20, 30, 20), 10))
 
 
 def test_a_network_that_finds_nothing_leaves_the_intensity_liver():

@@ -7,9 +7,9 @@ Steps 1-5 derive every threshold from the image itself; then three methods:
   scanner-independent units, and the small 2.5D U-Net of :mod:`~livermets.segmentation.liver_net`
   (numpy inference, shipped weights trained on public MRI, see its model card) gives the liver
   probability; >= 0.5, largest component, holes filled.
-- ``"combined"`` (default): both; where they agree the intensity outline (it follows the image's
-  edges) is kept near the network's liver, where they disagree the network's liver is used and a
-  warning asks for review (:func:`combine`).
+- ``"combined"`` (default): both; where they agree the network decides where it is sure and the
+  intensity outline (it follows the image's edges) where it is unsure, where they disagree the
+  network's liver is used and a warning asks for review (:func:`combine`).
 
 Method
 ------
@@ -74,7 +74,9 @@ MIN_LIVER_ML, MAX_LIVER_ML = 150.0, 6000.0  # physiological range with margin (a
 MIN_SIGNAL_SHARE, MIN_SIGNAL_NOISES = 0.08, 4.0
 LIVER_METHODS = ("combined", "network", "intensity")
 MIN_AGREEMENT = 0.7  # Dice between the two methods' livers below which only the network's is used
-FUSE_MARGIN_MM = 8.0  # the intensity outline may differ from the network's by this much
+# the intensity outline decides where the network is unsure, between these probabilities; outside
+# the band the network's answer stands
+UNSURE_PROBABILITY = (0.1, 0.9)
 
 
 @dataclass
@@ -336,14 +338,18 @@ def network_input(model: IntensityModel) -> tuple[Geometry, np.ndarray]:
     return grid, planes
 
 
-def network_organ(model: IntensityModel, network: Optional[liver_net.LiverNet] = None) -> np.ndarray:
-    """The network's whole liver on ``model.work_geometry``: probability >= 0.5, largest
-    component, holes filled (2D along the axial axis, then 3D)."""
+def network_probability(model: IntensityModel, network: Optional[liver_net.LiverNet] = None) -> np.ndarray:
+    """The network's liver probability (float32 0..1) on ``model.work_geometry``."""
     grid, planes = network_input(model)
     probability = (network or liver_net.shipped_network()).probability(planes)
-    on_work = morph.resample_to(morph.to_sitk(probability, grid), model.work_geometry)
-    organ = morph.largest_component(sitk.GetArrayFromImage(on_work) >= 0.5, model.work_geometry)
-    return morph.fill_holes_3d(morph.fill_holes_2d(organ, model.work_geometry.axial_axis()))
+    return sitk.GetArrayFromImage(morph.resample_to(morph.to_sitk(probability, grid), model.work_geometry))
+
+
+def network_organ(probability: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """The network's whole liver from its ``probability`` on ``geometry``: >= 0.5, largest
+    component, holes filled (2D along the axial axis, then 3D)."""
+    organ = morph.largest_component(probability >= 0.5, geometry)
+    return morph.fill_holes_3d(morph.fill_holes_2d(organ, geometry.axial_axis()))
 
 
 def intensity_organ(model: IntensityModel) -> np.ndarray:
@@ -361,24 +367,28 @@ def intensity_organ(model: IntensityModel) -> np.ndarray:
     return _propagate_footprint(_whole_organ(liver, geometry), geometry)
 
 
-def combine(by_intensity: np.ndarray, by_network: np.ndarray, geometry: Geometry) -> tuple[np.ndarray, float]:
-    """Fuse the two livers (same grid ``geometry``) and return it with their Dice agreement.
+def combine(by_intensity: np.ndarray, by_network: np.ndarray, probability: np.ndarray,
+            geometry: Geometry) -> tuple[np.ndarray, float]:
+    """Fuse the intensity model's liver with the network's (its :func:`network_organ` and its
+    ``probability``, all on ``geometry``) and return it with the Dice agreement of the two livers.
 
-    When they agree (Dice >= ``MIN_AGREEMENT``), the intensity outline, which follows the image's
-    edges, is kept within ``FUSE_MARGIN_MM`` of the network's liver (cutting leaks into
-    neighbours) and the network's liver eroded by that margin is added (a lobe the intensity
-    model lost). When they disagree, the intensity model has most likely lost part of the organ
-    or followed a neighbour of the same intensity (on CHAOS, the three cases it fails worst on
-    agreed 0.53-0.67 with the network, three it segments well 0.80-0.88), and the network's
-    liver is returned.
+    When they agree (Dice >= ``MIN_AGREEMENT``), the network decides where it is sure and the
+    intensity outline, which follows the image's edges, where it is not (probability within
+    ``UNSURE_PROBABILITY``). On the CHAOS MRI this beat an outline kept within 8 mm of the
+    network's liver in every case fused (median Dice 0.896 against 0.887, with the networks
+    trained on those cases), the phantoms (0.962 against 0.960) and the TotalSegmentator MR
+    (0.875 against 0.853): that margin let the intensity model drop lobes the network was sure
+    of and keep neighbours it had ruled out. When they disagree, the intensity model has most
+    likely lost part of the organ or followed a neighbour of the same intensity (on CHAOS, the
+    three cases it fails worst on agreed 0.53-0.67 with the network, three it segments well
+    0.80-0.88), and the network's liver is returned.
     """
     overlap = np.count_nonzero(by_intensity & by_network)
     agreement = 2.0 * overlap / max(np.count_nonzero(by_intensity) + np.count_nonzero(by_network), 1)
     if agreement < MIN_AGREEMENT:
         return by_network, agreement
-    near = morph.dilate_mm(by_network, geometry, FUSE_MARGIN_MM)
-    core = morph.erode_mm(by_network, geometry, FUSE_MARGIN_MM)
-    fused = morph.largest_component((by_intensity & near) | core, geometry)
+    unsure_low, sure = UNSURE_PROBABILITY
+    fused = morph.largest_component((probability >= sure) | (by_intensity & (probability >= unsure_low)), geometry)
     return _whole_organ(fused, geometry), agreement
 
 
@@ -432,7 +442,8 @@ def segment_liver(
     warnings: list[str] = []
     if method != "intensity":
         report(progress, 0.5, "liver: network")
-        by_network = network_organ(model, network)
+        probability = network_probability(model, network)
+        by_network = network_organ(probability, work_geometry)
     if method != "network":
         report(progress, 0.7, "liver: level-set refinement")
         by_intensity = intensity_organ(model)
@@ -442,7 +453,7 @@ def segment_liver(
             "the network found no liver-sized organ; the intensity model's liver is used: please review it"
         )
     elif method == "combined":
-        liver, agreement = combine(by_intensity, by_network, work_geometry)
+        liver, agreement = combine(by_intensity, by_network, probability, work_geometry)
         if agreement < MIN_AGREEMENT:
             warnings.append(
                 f"the network and the intensity model disagree on the liver (Dice {agreement:.2f}); "
@@ -451,8 +462,8 @@ def segment_liver(
     else:
         liver = by_network if method == "network" else by_intensity
     report(progress, 0.9, "liver: back to the input grid")
-    probability = _smooth(liver.astype(np.float32), work_geometry, 2.0)
-    back = morph.resample_to(morph.to_sitk(probability, work_geometry), geometry)
+    smoothed = _smooth(liver.astype(np.float32), work_geometry, 2.0)
+    back = morph.resample_to(morph.to_sitk(smoothed, work_geometry), geometry)
     mask = morph.largest_component(sitk.GetArrayFromImage(back) >= 0.5, geometry)
     mask = mask.astype(np.uint8)
     volume_ml = float(mask.sum()) * geometry.voxel_volume_ml
