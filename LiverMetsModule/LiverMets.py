@@ -14,7 +14,7 @@ import slicer
 import vtk
 from livermets.progress import Cancelled
 from livermets.sequences import SEQUENCES
-from LiverMetsLib import rendering, sampleData, snapshots
+from LiverMetsLib import rendering, sampleData, sequenceHint, snapshots
 from LiverMetsLib.logic import LiverMetsLogic
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 from slicer.i18n import tr as _
@@ -137,6 +137,14 @@ class LiverMetsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
 
+        for selector, sequenceField, comboBox in (
+            (self.ui.volume1Selector, "sequence1", self.ui.sequence1ComboBox),
+            (self.ui.volume2Selector, "sequence2", self.ui.sequence2ComboBox),
+        ):
+            selector.connect(
+                "currentNodeChanged(vtkMRMLNode*)",
+                lambda node, field=sequenceField, box=comboBox: self.onVolumeSelected(node, field, box),
+            )
         self.ui.detectButton.connect("clicked(bool)", self.onDetect)
         self.ui.cancelButton.connect("clicked(bool)", self.onCancel)
         self.ui.acceptButton.connect("clicked(bool)", lambda: self.onReview(self.logic.acceptLesion))
@@ -237,6 +245,16 @@ class LiverMetsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             for key in rendering.VESSEL_STRUCTURES:
                 rendering.setStructureVisibility(segmentationNode, key, parameters.showVessels)
             rendering.setStructureVisibility(segmentationNode, "couinaud", parameters.showCouinaud)
+
+    # --- input -----------------------------------------------------------------------------------
+    def onVolumeSelected(self, volumeNode, sequenceField: str, comboBox) -> None:
+        """Preselect the sequence that an earlier choice, the DICOM header or the name gives."""
+        if volumeNode is None or self._parameterNode is None:
+            return
+        sequence, reason = sequenceHint.sequenceHint(volumeNode)
+        comboBox.toolTip = reason
+        if sequence:
+            setattr(self._parameterNode, sequenceField, sequence)
 
     # --- detect ----------------------------------------------------------------------------------
     def onDetect(self) -> None:

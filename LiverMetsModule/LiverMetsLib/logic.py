@@ -22,8 +22,13 @@ from livermets.progress import ProgressCallback, report
 
 from LiverMetsLib import editing, review
 from LiverMetsLib import segmentations as seg
-from LiverMetsLib.lesionTable import (setRecistMarkupsVisible, tableRows, updateLesionTable,
-                                      updateRecistMarkups)
+from LiverMetsLib.lesionTable import (
+    setRecistMarkupsVisible,
+    tableRows,
+    updateLesionTable,
+    updateRecistMarkups,
+)
+from LiverMetsLib.sequenceHint import SEQUENCE_ATTRIBUTE, rememberSequence
 from LiverMetsLib.undo import UndoStack
 from LiverMetsLib.volumes import addVolumeNode, arrayFromVolumeNode, geometryFromVolumeNode
 
@@ -40,7 +45,7 @@ log = logging.getLogger(__name__)
 
 REFERENCE_TABLE = "LiverMets.lesionTable"
 REFERENCE_SOURCE_VOLUME = "LiverMets.sourceVolume"
-ATTRIBUTE_SEQUENCE = "LiverMets.Sequence"
+ATTRIBUTE_SEQUENCE = SEQUENCE_ATTRIBUTE
 
 
 def parseCouinaudSegments(segments) -> list[int]:
@@ -216,6 +221,9 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
                                         sequence=result.sequences[0]["sequence"], name=name,
                                         volumeNode=volumeNodes[0], progress=scaled(progress, 0.9, 1.0))
         nodes.segmentationNode.SetAttribute("LiverMets.Warnings", " | ".join(result.warnings))
+        for node, used in zip(volumeNodes, result.sequences):
+            if used.get("source") == "argument":  # a guess is not remembered as a choice
+                rememberSequence(node, used["sequence"])
         return nodes
 
     def planResection(self, segmentationNode, *, couinaudSegments) -> dict:

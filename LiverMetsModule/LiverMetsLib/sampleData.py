@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
+from LiverMetsLib.sequenceHint import rememberSequence
+
 log = logging.getLogger(__name__)
 
 SAMPLE_CATEGORY = "LiverMets"
@@ -98,7 +100,7 @@ def loadPhantomCase(case: PhantomCase, cacheDirectory: Optional[str] = None) -> 
     volumeNodes = []
     for sequence in case.sequences:
         volumeNode = slicer.util.loadVolume(str(paths[sequence]), {"name": f"{case.sampleName} {sequence}"})
-        volumeNode.SetAttribute("LiverMets.Sequence", sequence)
+        rememberSequence(volumeNode, sequence)
         volumeNodes.append(volumeNode)
     return volumeNodes
 

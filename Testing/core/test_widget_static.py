@@ -3,7 +3,8 @@ and of the phantom sample data it registers.
 
 Every ``self.ui.<name>`` must be a widget of the .ui; every ``SlicerParameterName`` a field of the
 parameter node wrapper (and every field bound); every ``self.logic.<method>`` a method of
-``LiverMetsLogic``; every ``rendering.`` / ``snapshots.`` / ``sampleData.`` name the widget uses must exist.
+``LiverMetsLogic``; every ``rendering.`` / ``snapshots.`` / ``sampleData.`` / ``sequenceHint.`` name the widget
+uses must exist.
 """
 
 from __future__ import annotations
@@ -162,7 +163,7 @@ def test_every_logic_method_the_widget_calls_exists():
 
 def test_every_lib_function_the_widget_uses_exists():
     tree = parse(WIDGET_FILE)
-    for module in ("rendering", "snapshots", "sampleData"):
+    for module in ("rendering", "snapshots", "sampleData", "sequenceHint"):
         used = attributeUses(tree, module)
         missing = used - moduleNames(LIB_DIR / f"{module}.py")
         assert not missing, f"LiverMets.py uses {module}.{sorted(missing)}, which does not exist"

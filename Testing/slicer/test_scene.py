@@ -192,5 +192,6 @@ def test_detect_lesions_on_phantom_volume_nodes(scene, logic):
     rows = logic.tableRows(nodes.tableNode)
     assert len(rows) == len(seg.lesionIds(node))
     assert all(0.0 <= float(row["Confidence"]) <= 1.0 for row in rows)
+    assert volume.GetAttribute("LiverMets.Sequence") == "hbp"  # the sequence chosen is preselected next time
     with pytest.raises(ValueError, match="at least one image"):
         logic.detectLesions([], [])
