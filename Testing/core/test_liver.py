@@ -61,7 +61,7 @@ def test_phantom_liver(sequence):
     phantom = phantom_module.make_phantom(0, variant="small", sequences=(sequence,))
     found = segment_liver(phantom.images[sequence], phantom.geometry, sequence=sequence)
     # truth: the phantom's own liver mask (seed 0 was not among the network's training phantoms);
-    # measured 0.98 (t2), 0.95 (ct; 0.91 by intensity alone); Testing/evaluate.py covers every
+    # measured 0.955 (t2), 0.956 (ct; 0.91 by intensity alone); Testing/evaluate.py covers every
     # sequence, seed and variant
     assert dice(found.mask, np.asarray(phantom.liver) > 0) > (0.92 if sequence == "ct" else 0.95)
 
@@ -112,7 +112,9 @@ def test_unseen_real_mri_agrees_with_totalsegmentator(shared_data):
     image = read_image(shared_data / "totalseg_mr" / "example_mr_sm.nii.gz")
     reference = read_image(shared_data / "totalseg_mr" / "example_seg_mr.nii.gz").array == 5
     found = segment_liver(image.array, image.geometry)
-    assert dice(found.mask, reference) > 0.83  # measured 0.87
+    # measured 0.81; 0.85 while the intensity outline could also add to the network's liver (that rule
+    # made capsule false positives in the lesion search)
+    assert dice(found.mask, reference) > 0.78
 
 
 def _ball(shape, centre, radius):
@@ -127,18 +129,19 @@ def _ball_probability(shape, centre, radius, spacing_mm: float) -> np.ndarray:
     return (1.0 / (1.0 + np.exp(distance_mm / 2.0))).astype(np.float32)
 
 
-def test_agreeing_methods_take_the_intensity_outline_where_the_network_is_unsure():
+def test_agreeing_methods_let_the_intensity_outline_trim_where_the_network_is_unsure():
     geometry = Geometry((40, 60, 60), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0))
     probability = _ball_probability(geometry.shape, (20, 30, 30), 14, 2.0)  # network's surface: i = 16 and 44
     intensity = _ball(geometry.shape, (20, 30, 30), 16)  # two voxels beyond the network's 0.5 surface
     intensity |= _ball(geometry.shape, (20, 30, 50), 4)  # a neighbour of the liver's intensity
     intensity[:, :, :20] = False  # a cap the intensity model lost
-    fused, agreement = combine(intensity, network_organ(probability, geometry), probability, geometry)
+    network = network_organ(probability, geometry)
+    fused, agreement = combine(intensity, network, probability, geometry)
     assert agreement >= MIN_AGREEMENT
-    assert probability[20, 30, 52] < 0.1 and not fused[20, 30, 52]  # where the network is sure there is no liver
-    assert probability[20, 30, 19] > 0.9 and fused[20, 30, 19]  # where it is sure there is: kept
-    assert 0.5 < probability[20, 30, 17] < 0.9 and not fused[20, 30, 17]  # unsure: the intensity edge wins ...
-    assert 0.1 < probability[20, 30, 45] < 0.5 and fused[20, 30, 45]  # ... on either side of the network's
+    assert probability[20, 30, 19] > 0.9 and fused[20, 30, 19]  # where the network is sure: kept
+    assert 0.5 < probability[20, 30, 17] < 0.9 and not fused[20, 30, 17]  # unsure: the intensity edge cuts
+    assert 0.1 < probability[20, 30, 45] < 0.5 and not fused[20, 30, 45]  # ... but adds nothing
+    assert not fused[20, 30, 52] and fused[20, 30, 40]
 
 
 def test_disagreeing_methods_give_the_network_liver():
