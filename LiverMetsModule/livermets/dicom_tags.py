@@ -51,7 +51,7 @@ _DELAYED = r"delay|equilibrium"
 _BALANCED_SSFP = r"fiesta|trufi|true ?fisp|b-?ffe|balanced"  # T2/T1 mixed contrast: neither rule applies
 
 # Weighting from the acquisition when no word names it (ms): spin-echo T2 of the liver uses
-# TE 70-120 and TR of seconds; the T1 gradient echoes (VIBE, LAVA, THRIVE, FLASH) TE of 1-5 and TR below 250
+# TE 70-120 and TR of seconds; the T1 gradient echoes (VIBE, LAVA, THRIVE, FLASH) TE of 1-5 and TR below 300
 T2_MIN_ECHO_MS = 60.0
 T2_MIN_REPETITION_MS = 1000.0
 T1_MAX_ECHO_MS = 10.0
