@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 
 REFERENCE_TABLE = "LiverMets.lesionTable"
 REFERENCE_SOURCE_VOLUME = "LiverMets.sourceVolume"
-ATTRIBUTE_SEQUENCE = SEQUENCE_ATTRIBUTE
 
 
 def parseCouinaudSegments(segments) -> list[int]:
@@ -150,7 +149,7 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
         if volumeNode is not None:
             segmentationNode.SetNodeReferenceID(REFERENCE_SOURCE_VOLUME, volumeNode.GetID())
         if sequence:
-            segmentationNode.SetAttribute(ATTRIBUTE_SEQUENCE, sequence)
+            segmentationNode.SetAttribute(SEQUENCE_ATTRIBUTE, sequence)
         report(progress, 0.6, "Measuring lesions")
         tableNode = self.scene.AddNewNodeByClass("vtkMRMLTableNode", f"{name} lesions")
         created.append(tableNode)
@@ -310,7 +309,7 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
         geometry = arrays["geometry"]
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
-        sequence = segmentationNode.GetAttribute(ATTRIBUTE_SEQUENCE) or "unknown"
+        sequence = segmentationNode.GetAttribute(SEQUENCE_ATTRIBUTE) or "unknown"
         entries = {entry.number: entry for entry in review.listLesions(segmentationNode, includeRejected=False)}
         table = [{"id": number, "volume_ml": round(entry.volume_ml, 3),
                   "longest_axial_diameter_mm": round(entry.longAxis_mm, 1), "score": entry.confidence,
@@ -435,7 +434,7 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
 
     # --- editing --------------------------------------------------------------------------------
     def _sequenceOf(self, segmentationNode, sequence: Optional[str]) -> str:
-        sequence = sequence or segmentationNode.GetAttribute(ATTRIBUTE_SEQUENCE)
+        sequence = sequence or segmentationNode.GetAttribute(SEQUENCE_ATTRIBUTE)
         if not sequence:
             raise ValueError("say which sequence the volume is (e.g. 'hbp', 't2'): the study does not record it")
         return sequence
