@@ -245,3 +245,41 @@ def test_fine_grid_is_searched_coarser_and_drawn_back_on_the_input_grid():
         assert found.sum() == pytest.approx(truth.sum(), rel=0.15)
     again = detect_lesions(case.images, case.liver, case.geometry)
     assert np.array_equal(result.instances, again.instances)
+
+
+def organ_under_the_liver_scene(seed: int, sequence: str):
+    """A liver on slices 2-11 of 7.5 mm (1.25 mm pixels), an organ of lesion polarity under its
+    last slice (bright on t2, dark on hbp) that shows on that slice as partial volume (45 % of
+    its contrast), and two 12 mm lesions in one slice each: one inside, one on the last slice
+    where what lies beyond is exactly as dark or bright as the lesion."""
+    shape, spacing = (14, 96, 96), np.array([7.5, 1.25, 1.25])
+    k, j, i = np.meshgrid(*[np.arange(n) * s for n, s in zip(shape, spacing)], indexing="ij")
+    liver = (((j - 60) / 55) ** 2 + ((i - 60) / 55) ** 2 <= 1) & (k >= 2 * 7.5) & (k <= 11 * 7.5)
+    liver_value, outside_value, organ_value = (100.0, 40.0, 300.0) if sequence == "t2" else (100.0, 40.0, 10.0)
+    lesion_value = 190.0 if sequence == "t2" else 40.0
+    image = np.where(liver, liver_value, outside_value).astype(np.float32)
+    footprint = (j - 60) ** 2 + (i - 40) ** 2 <= 8.0 ** 2
+    image[footprint & (k >= 12 * 7.5)] = organ_value
+    spot = footprint & (k == 11 * 7.5)
+    image[spot] = liver_value + 0.45 * (organ_value - liver_value)
+    lesions = np.zeros(shape, dtype=np.int32)
+    for label, center in enumerate([(6 * 7.5, 60.0, 80.0), (11 * 7.5, 40.0, 85.0)], start=1):
+        ball = liver & ((k - center[0]) ** 2 + (j - center[1]) ** 2 + (i - center[2]) ** 2 <= 6.0 ** 2)
+        image[ball] = lesion_value
+        lesions[ball] = label
+    image += np.random.default_rng(seed).normal(0.0, 5.0, shape).astype(np.float32)
+    geometry = Geometry(shape, tuple(float(s) for s in spacing[::-1]), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    return {sequence: image}, liver, geometry, lesions, spot
+
+
+@pytest.mark.parametrize("sequence", ["t2", "hbp"])
+def test_partial_volume_of_an_organ_beyond_the_liver_is_not_a_lesion(sequence):
+    # the spot on the liver's last slice is a round, one-slice object of lesion contrast: without
+    # the partial-volume check it is reported in every one of these scenes
+    for seed in (1, 2, 3):
+        images, liver, geometry, lesions, spot = organ_under_the_liver_scene(seed, sequence)
+        result = detect_lesions(images, liver, geometry)
+        match = match_lesions(lesions, result.instances, geometry)
+        assert match.detected == [True, True], f"seed {seed}: a lesion was lost"
+        assert match.false_positives == 0, f"seed {seed}: the organ's partial volume was reported"
+        assert not (result.instances[spot] > 0).any()

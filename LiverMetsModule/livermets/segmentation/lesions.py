@@ -39,7 +39,10 @@ Method (no trained model; thresholds are in units of the liver's own robust spre
    instance of in-plane radius below :data:`ONE_SLICE_RADIUS` slice spacings must not continue
    on both neighbouring slices (a vessel crossing the slices does; a ball that small reaches at
    most a quarter of each neighbour's thickness, too little to show there with
-   :data:`MAX_CONTINUATION` of its contrast).
+   :data:`MAX_CONTINUATION` of its contrast). Where the instance lies against the liver's upper
+   or lower surface, it must not be the partial volume of what lies beyond: the next slice
+   there, outside the liver, must not hold clearly more of its contrast (a bright kidney or
+   gallbladder under a T2 slice, air or lung over an hbp one).
    Instances below ``min_score`` are dropped.
 7. Likely cyst: fluid-bright on t2 (>= :data:`CYST_T2_RATIO` x liver median) and not bright
    on dwi, when those sequences are given.
@@ -80,6 +83,9 @@ THICK_FRACTION = 0.7      # attached structure as thick as this fraction of the 
 MAX_THICK_ATTACHMENT = 1.0  # ... may hold at most this many instance volumes
 ONE_SLICE_RADIUS = 0.75    # instance of radius below this many slice spacings: it cannot fill both neighbours,
 MAX_CONTINUATION = 0.4     # so its evidence beyond both ends / its contrast stays below this
+PARTIAL_VOLUME_RATIO = 1.5  # partial volume: the neighbour beyond the liver has this multiple of a voxel's evidence,
+MAX_EXPLAINED = 0.4         # and at most this fraction of an instance's voxels may be so explained
+BACKGROUND_MM = 20.0       # scale of the local liver level of the evidence map (filters.polarity_z)
 CYST_T2_RATIO = 2.5        # fluid: median t2 at least this many times the liver's
 CYST_DWI_MAX_Z = 1.0       # cysts are not brighter than liver on high-b dwi
 
@@ -144,8 +150,9 @@ def detect_lesions(images: dict[str, np.ndarray], liver: np.ndarray, geometry: G
                                          sigma_mm=DETECT_SIGMA_PER_DIAMETER * min_diameter_mm)
     # resampling already smoothed by half the working spacing: the boundary map keeps SMOOTH_MM in all
     presmooth_mm = max((0.5 * w for w, s in zip(work_spacing, spacing) if w > s), default=0.0)
+    sharp_sigma_mm = float(np.sqrt(max(SMOOTH_MM ** 2 - presmooth_mm ** 2, 0.0)))
     sharp = filters.combined_evidence(work_images, work_liver, work_spacing, lesion_polarity, quieter_side=True,
-                                      sigma_mm=float(np.sqrt(max(SMOOTH_MM ** 2 - presmooth_mm ** 2, 0.0))))
+                                      sigma_mm=sharp_sigma_mm)
     # the outermost voxel layer is partial volume with whatever surrounds the liver: candidates
     # start one voxel inside (along the axes sampled finer than a voxel of the others) and may
     # grow back into that layer (subcapsular lesions)
@@ -168,6 +175,8 @@ def detect_lesions(images: dict[str, np.ndarray], liver: np.ndarray, geometry: G
         score = piece_scores[label] * roundness[label]
         if score >= min_score:
             score *= _isolation(boxes[label], voxels, sharp, free, work_spacing)
+        if score >= min_score:
+            score *= _not_partial_volume(boxes[label], voxels, work_images, work_liver, work_spacing, sharp_sigma_mm)
         if score >= min_score:
             kept.append((score, boxes[label], voxels, thresholds[label]))
     kept.sort(key=lambda item: -item[0])
@@ -328,6 +337,51 @@ def _isolation(box, voxels: np.ndarray, evidence: np.ndarray, free: np.ndarray, 
             beyond.append(float(np.percentile(values, 90)) / contrast if values.size else 0.0)
         factor *= _sigmoid((MAX_CONTINUATION - min(beyond)) / 0.05)
     return factor
+
+
+def _not_partial_volume(box, voxels: np.ndarray, images: dict[str, np.ndarray], liver: np.ndarray, spacing,
+                        sigma_mm: float) -> float:
+    """Factor 0..1 that a grown instance (``voxels`` in the tight ``box``) is not the partial
+    volume of a structure outside the liver across the slices (step 6 of the module docstring).
+
+    A slice through the liver next to its upper or lower surface also holds part of what lies
+    beyond it (up to about half on thick slices, more where slice profiles overlap or the slices
+    were interpolated), so an organ of lesion-like contrast there makes a lesion-like spot. A
+    voxel of an end slice is *explained* when the voxel at the same in-plane place on the next
+    slice is outside ``liver`` and has :data:`PARTIAL_VOLUME_RATIO` times its evidence or more
+    (evidence as for the boundaries, ``sigma_mm``, but also outside the liver, on a crop around
+    the instance); a lesion at that surface as dark (or bright) as what lies beyond is not
+    explained. Instances with more than :data:`MAX_EXPLAINED` of their voxels explained are
+    dropped; slice axis: the largest spacing."""
+    axis = int(np.argmax(spacing))
+    voxels_k, liver_k = np.moveaxis(voxels, axis, 0), np.moveaxis(liver, axis, 0)  # slice axis first
+    first = box[axis].start
+    plane = tuple(b for a, b in enumerate(box) if a != axis)
+    slices = np.nonzero(voxels_k.any(axis=(1, 2)))[0]
+    ends = [(end, first + end + step) for end, step in ((slices.min(), -1), (slices.max(), 1))
+            if 0 <= first + end + step < len(liver_k)]
+    ends = [(end, beyond) for end, beyond in ends if (voxels_k[end] & ~liver_k[beyond][plane]).any()]
+    if not ends:
+        return 1.0
+    # the local level of the evidence needs about BACKGROUND_MM of liver around the instance, and
+    # its Gaussian filters at least 4 voxels along every axis (the image has that many)
+    pad = [2 if a == axis else int(np.ceil(BACKGROUND_MM / s)) for a, s in enumerate(spacing)]
+    crop = []
+    for b, p, n in zip(box, pad, liver.shape):
+        start, stop = max(b.start - p, 0), min(b.stop + p, n)
+        crop.append(slice(min(start, max(stop - 4, 0)), max(stop, min(start + 4, n))))
+    crop = tuple(crop)
+    across = filters.combined_evidence({name: image[crop] for name, image in images.items()}, liver[crop], spacing,
+                                       lesion_polarity, quieter_side=True, sigma_mm=sigma_mm,
+                                       support=np.ones(liver[crop].shape, dtype=bool))
+    across_k = np.moveaxis(across, axis, 0)
+    inner = tuple(slice(b.start - c.start, b.stop - c.start) for a, (b, c) in enumerate(zip(box, crop)) if a != axis)
+    explained = np.zeros(voxels_k.shape, dtype=bool)
+    for end, beyond in ends:
+        here = across_k[first + end - crop[axis].start][inner]
+        there = across_k[beyond - crop[axis].start][inner]
+        explained[end] |= voxels_k[end] & ~liver_k[beyond][plane] & (there >= PARTIAL_VOLUME_RATIO * here)
+    return _sigmoid((MAX_EXPLAINED - explained.sum() / voxels.sum()) / 0.05)
 
 
 def _plane_shape(plane: np.ndarray, spacing, within: np.ndarray | None = None) -> tuple[float, float]:
