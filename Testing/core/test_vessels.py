@@ -287,3 +287,21 @@ def test_a_hepatic_vein_joined_to_the_ivc_is_not_taken_for_the_portal_root():
     liver = phantom.liver > 0
     assert vessel_dice(portal, result.portal, phantom.geometry, region=liver) >= 0.8
     assert vessel_dice(hepatic, result.hepatic, phantom.geometry, region=liver) >= 0.6
+
+
+def test_closed_form_eigenvalues_match_lapack():
+    rng = np.random.default_rng(7)
+    upper = rng.normal(size=(5000, 6))
+    upper[:10] = 0.0                                     # A = 0
+    upper[10:20, [1, 2, 4]] = 0.0                        # diagonal with a repeated value
+    upper[10:20, 3] = upper[10:20, 0]
+    upper[20:30] = [2.0, 0.0, 0.0, 2.0, 0.0, 2.0]        # a multiple of the identity
+    upper[30:40] *= 1e4                                  # large and small scales
+    upper[40:50] *= 1e-4
+    matrices = upper[:, [0, 1, 2, 1, 3, 4, 2, 4, 5]].reshape(-1, 3, 3)
+    expected = np.linalg.eigvalsh(matrices)
+    found = filters.symmetric_eigenvalues_3x3(upper)
+    # repeated eigenvalues cost the closed form about half of float64's digits (the arccos near
+    # +-1); still far below float32's precision, in which the Hessians come
+    scale = np.abs(expected).max(axis=1, keepdims=True)
+    assert np.all(np.abs(found - expected) <= 1e-7 * scale + 1e-30)
