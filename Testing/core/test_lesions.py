@@ -283,3 +283,16 @@ def test_partial_volume_of_an_organ_beyond_the_liver_is_not_a_lesion(sequence):
         assert match.detected == [True, True], f"seed {seed}: a lesion was lost"
         assert match.false_positives == 0, f"seed {seed}: the organ's partial volume was reported"
         assert not (result.instances[spot] > 0).any()
+
+
+def test_lesions_inserted_in_a_real_t2_liver(shared_data):
+    # CHAOS chaos01 (Kavur et al. 2021), 7.7 mm slices, with the lesions of Testing/evaluate_lesions.py:
+    # every lesion of 10 mm or more is found, the 20 mm one included (its centroid falls where the
+    # Hessian sees no blob, its strongest evidence where it does), with at most two false positives
+    from evaluate_lesions import chaos_cases
+
+    name, images, liver, geometry, truth, _, ignore = next(chaos_cases(shared_data))
+    assert name == "chaos01"
+    match = match_lesions(truth, detect_lesions(images, liver, geometry).instances, geometry, ignore=ignore)
+    assert match.sensitivity(10.0) == 1.0, f"missed: {[d for d, hit in zip(match.truth_diameters_mm, match.detected) if not hit]}"
+    assert match.false_positives <= 2

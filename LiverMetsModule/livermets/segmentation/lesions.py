@@ -521,7 +521,8 @@ def _score_pieces(pieces, evidence, sharp, vessels, spacing, min_diameter_mm, mi
     """Confidence 0..1 per piece that it is a lesion, not noise or a vessel: contrast, size
     (volume-equivalent diameter), straightness (principal axes), roundness (volume over the
     ball spanning the Feret diameter), overlap with ``vessels`` and -- for pieces passing
-    all that -- the Hessian blob ratio at the piece's scale."""
+    all that -- the Hessian blob ratio at the piece's scale, the larger of its values at the
+    centroid and at the strongest evidence."""
     if pieces.max() == 0:
         return {}
     label_image = filters.image_from_array(pieces.astype(np.uint32), spacing)
@@ -555,8 +556,13 @@ def _score_pieces(pieces, evidence, sharp, vessels, spacing, min_diameter_mm, mi
         roundness = volume_mm3 / (np.pi / 6.0 * (_feret_diameter_mm(points_mm) + voxel_mm) ** 3)
         scores[label] *= _sigmoid((roundness - MIN_ROUNDNESS) / 0.04)
         if scores[label] >= min_score:
+            # at the centroid and at the strongest evidence: on thick slices or for a lobulated
+            # lesion the centroid can fall off the lesion's core, a tube is no blob at either
+            inside = np.argwhere(pieces[boxes[label]] == label)
+            peak_kji = inside[int(np.argmax(sharp[boxes[label]][tuple(inside.T)]))] + [b.start for b in boxes[label]]
             center_kji = np.asarray(shape.GetCentroid(label))[::-1] / np.asarray(spacing)
-            ratio = _blob_ratio(sharp, center_kji, (6.0 * volume_mm3 / np.pi) ** (1.0 / 3.0) / 2.0, spacing)
+            radius_mm = (6.0 * volume_mm3 / np.pi) ** (1.0 / 3.0) / 2.0
+            ratio = max(_blob_ratio(sharp, point, radius_mm, spacing) for point in (center_kji, peak_kji))
             scores[label] *= _sigmoid((ratio - MIN_BLOB_RATIO) / 0.05)
     return scores
 
