@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from abdomen import make_abdomen  # noqa: E402
 from livermets.errors import InputError, NoLiverFoundError  # noqa: E402
 from livermets.geometry import Geometry  # noqa: E402
-from livermets.segmentation import liver_net  # noqa: E402
+from livermets.segmentation import liver, liver_net  # noqa: E402
 from livermets.segmentation.liver import MIN_AGREEMENT, combine, network_organ, segment_liver  # noqa: E402
 
 ROTATED_30 = tuple(
@@ -150,6 +150,32 @@ def test_disagreeing_methods_give_the_network_liver():
     neighbour = _ball(geometry.shape, (20, 30, 42), 10)  # the intensity model followed a neighbour
     fused, agreement = combine(neighbour, network_organ(probability, geometry), probability, geometry)
     assert agreement < MIN_AGREEMENT and np.array_equal(fused, _ball(geometry.shape, (20, 30, 20), 10))
+
+
+def test_the_network_checks_the_liver_level_it_is_given():
+    # the network sees the image in units of the liver mode the intensity model chose; on the
+    # small T2 phantom the runner-up hypothesis (mode ~114, not the liver) is made the winner, as
+    # a looser N4 made it on a real CHAOS T2 (chaos15: liver Dice 0.18 instead of 0.90)
+    from dataclasses import replace
+
+    import SimpleITK as sitk
+    from livermets.phantom import make_phantom
+    from livermets.segmentation import morphology as morph
+
+    phantom = make_phantom(1, variant="small")
+    model = liver.intensity_model(np.asarray(phantom.images["t2"]), phantom.geometry, sequence="t2")
+    assert len(model.runners_up) >= 1
+    runner_up = model.runners_up[0]
+    winner = liver.Hypothesis(model.organ, model.mode, model.spread_below, model.spread_above, model.band_width, 1.0)
+    wrong = replace(model, organ=runner_up.organ, mode=runner_up.mode, spread_below=runner_up.spread_below,
+                    spread_above=runner_up.spread_above, band_width=runner_up.band_width, runners_up=(winner,))
+    truth = sitk.GetArrayFromImage(morph.resample_to(
+        morph.to_sitk(np.asarray(phantom.liver, dtype=np.float32), phantom.geometry), model.work_geometry)) >= 0.5
+    assert dice(network_organ(liver.network_probability(wrong), model.work_geometry), truth) < 0.2
+    kept, probability, by_network = liver._network_on_consistent_level(wrong, None)
+    assert kept.mode == model.mode
+    assert dice(by_network, truth) >= 0.85
+    assert probability.shape == truth.shape
 
 
 def test_a_network_that_finds_nothing_leaves_the_intensity_liver():

@@ -6,7 +6,9 @@ Steps 1-5 derive every threshold from the image itself; then three methods:
 - ``"network"``: the liver mode and the body's contrast spread of steps 4-5 turn the image into
   scanner-independent units, and the small 2.5D U-Net of :mod:`~livermets.segmentation.liver_net`
   (numpy inference, shipped weights trained on public MRI, see its model card) gives the liver
-  probability; >= 0.5, largest component, holes filled.
+  probability; >= 0.5, largest component, holes filled. A network liver far from the winning
+  hypothesis's organ puts that mode in doubt: the runner-up hypotheses are tried as the network's
+  liver level and the one whose organ the network then finds best is kept.
 - ``"combined"`` (default): both; where they agree the intensity outline (it follows the image's
   edges) trims the network's liver where the network is unsure, where they disagree the
   network's liver is used and a warning asks for review (:func:`combine`).
@@ -41,7 +43,7 @@ Method
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 import numpy as np
@@ -75,6 +77,7 @@ MIN_SIGNAL_SHARE, MIN_SIGNAL_NOISES = 0.08, 4.0
 LIVER_METHODS = ("combined", "network", "intensity")
 MIN_AGREEMENT = 0.7  # Dice between the two methods' livers below which only the network's is used
 SURE_PROBABILITY = 0.9  # the intensity outline may cut the network's liver only where it is less sure
+MAX_HYPOTHESES = 3  # the winning intensity hypothesis and at most two runners-up, for the network's check
 
 
 @dataclass
@@ -229,6 +232,19 @@ def _histogram_modes(
     return modes
 
 
+@dataclass(frozen=True)
+class Hypothesis:
+    """One liver intensity hypothesis of step 5: the organ it grew on the working grid, its mode
+    and spreads (input units), band half width (spreads) and liver-likeness score."""
+
+    organ: np.ndarray
+    mode: float
+    spread_below: float
+    spread_above: float
+    band_width: float
+    score: float
+
+
 @dataclass
 class IntensityModel:
     """The liver's intensity on one image, found without a trained model (steps 1-5).
@@ -236,7 +252,8 @@ class IntensityModel:
     ``work`` is the image on ``work_geometry`` (bias-corrected for MRI), ``body`` the patient's
     outline and ``organ`` the region the winning intensity hypothesis grew there (all ``[k, j, i]``);
     ``mode`` is the liver's intensity and ``spread_below`` / ``spread_above`` the widths of its
-    histogram peak, in the input's units; ``band_width`` is the band half width in those spreads.
+    histogram peak, in the input's units; ``band_width`` is the band half width in those spreads;
+    ``runners_up`` are the next most liver-like hypotheses, best first (the network checks them).
     """
 
     work: np.ndarray
@@ -248,6 +265,12 @@ class IntensityModel:
     spread_below: float
     spread_above: float
     band_width: float
+    runners_up: tuple[Hypothesis, ...] = ()
+
+    def alternatives(self) -> list[IntensityModel]:
+        """The same image with each runner-up hypothesis in place of the winning one, best first."""
+        return [replace(self, organ=h.organ, mode=h.mode, spread_below=h.spread_below, spread_above=h.spread_above,
+                        band_width=h.band_width, runners_up=()) for h in self.runners_up]
 
     def contrast_spread(self) -> float:
         """Median absolute difference between the body's voxels and the liver mode: the unit in
@@ -293,18 +316,18 @@ def intensity_model(
         work = n4_correct(work, work_geometry, body)
     report(progress, 0.25, "liver: intensity model")
     smooth = _smooth(work, work_geometry, 1.5)
-    organ, (mu, sd_low, sd_high, width) = _best_hypothesis(
-        smooth, work_geometry, body, is_ct=is_ct, progress=scaled(progress, 0.25, 0.5)
-    )
-    if not organ.any():
+    hypotheses = _hypotheses(smooth, work_geometry, body, is_ct=is_ct, progress=scaled(progress, 0.25, 0.5))
+    if not hypotheses:
         raise NoLiverFoundError(
             "no liver found: no region of liver-like size "
             f"({MIN_LIVER_ML:.0f}-{MAX_LIVER_ML:.0f} ml) and position (right upper "
             "abdomen) was found; is this an abdominal scan covering the liver?"
         )
+    best = hypotheses[0]
     if not is_ct:
-        _check_signal_above_air(work, body, mu)
-    return IntensityModel(work, work_geometry, body, smooth, organ, mu, sd_low, sd_high, width)
+        _check_signal_above_air(work, body, best.mode)
+    return IntensityModel(work, work_geometry, body, smooth, best.organ, best.mode, best.spread_below,
+                          best.spread_above, best.band_width, tuple(hypotheses[1:MAX_HYPOTHESES]))
 
 
 def _check_signal_above_air(work: np.ndarray, body: np.ndarray, liver_level: float) -> None:
@@ -341,6 +364,35 @@ def network_probability(model: IntensityModel, network: Optional[liver_net.Liver
     grid, planes = network_input(model)
     probability = (network or liver_net.shipped_network()).probability(planes)
     return sitk.GetArrayFromImage(morph.resample_to(morph.to_sitk(probability, grid), model.work_geometry))
+
+
+def _network_on_consistent_level(
+    model: IntensityModel, network: Optional[liver_net.LiverNet]
+) -> tuple[IntensityModel, np.ndarray, np.ndarray]:
+    """The network's probability and liver, with ``model`` or, when the network does not find
+    the organ of ``model``'s hypothesis, with the runner-up hypothesis whose organ it finds best.
+
+    The network sees intensities in units of the liver mode the intensity model chose: if that
+    mode is another tissue's (a brighter spleen or kidney on T2), the network fails with it. A
+    network liver agreeing with a hypothesis's organ (Dice >= ``MIN_AGREEMENT``) confirms it;
+    otherwise each runner-up is tried, and the best-agreeing hypothesis wins if it agrees better.
+    Returns (the model with the kept hypothesis, probability, network liver)."""
+    probability = network_probability(model, network)
+    by_network = network_organ(probability, model.work_geometry)
+    best = (_dice(by_network, model.organ), model, probability, by_network)
+    if best[0] >= MIN_AGREEMENT:
+        return model, probability, by_network
+    for alternative in model.alternatives():
+        probability = network_probability(alternative, network)
+        by_network = network_organ(probability, alternative.work_geometry)
+        agreement = _dice(by_network, alternative.organ)
+        if agreement > best[0]:
+            best = (agreement, alternative, probability, by_network)
+    return best[1], best[2], best[3]
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    return 2.0 * np.count_nonzero(a & b) / max(np.count_nonzero(a) + np.count_nonzero(b), 1)
 
 
 def network_organ(probability: np.ndarray, geometry: Geometry) -> np.ndarray:
@@ -382,8 +434,7 @@ def combine(by_intensity: np.ndarray, by_network: np.ndarray, probability: np.nd
     0.53-0.67 with the network, three it segments well 0.80-0.88), and the network's liver is
     returned.
     """
-    overlap = np.count_nonzero(by_intensity & by_network)
-    agreement = 2.0 * overlap / max(np.count_nonzero(by_intensity) + np.count_nonzero(by_network), 1)
+    agreement = _dice(by_intensity, by_network)
     if agreement < MIN_AGREEMENT:
         return by_network, agreement
     fused = morph.largest_component(by_network & (by_intensity | (probability >= SURE_PROBABILITY)), geometry)
@@ -440,8 +491,7 @@ def segment_liver(
     warnings: list[str] = []
     if method != "intensity":
         report(progress, 0.5, "liver: network")
-        probability = network_probability(model, network)
-        by_network = network_organ(probability, work_geometry)
+        model, probability, by_network = _network_on_consistent_level(model, network)
     if method != "network":
         report(progress, 0.7, "liver: level-set refinement")
         by_intensity = intensity_organ(model)
@@ -507,22 +557,22 @@ def _priors(geometry: Geometry, body: np.ndarray) -> _Priors:
     return _Priors(right=x_ras > centre_x, deep=depth > 10.0, seed_zone=seed_zone)
 
 
-def _best_hypothesis(
+def _hypotheses(
     smooth: np.ndarray,
     geometry: Geometry,
     body: np.ndarray,
     *,
     is_ct: bool,
     progress: Optional[ProgressCallback],
-) -> tuple[np.ndarray, tuple[float, float, float, float]]:
-    """Try each intensity mode of homogeneous right-sided tissue; keep the most liver-like organ.
+) -> list[Hypothesis]:
+    """Try each intensity mode of homogeneous right-sided tissue; the plausible ones, most
+    liver-like first (empty when none is).
 
     Score = volume (ml) x (fraction on the patient's right)^4 x (fraction deeper than 10 mm)^4,
     zero outside the plausible volume range, when less than :data:`MIN_RIGHT_SHARE` lies right
     or more than :data:`MAX_BODY_SHARE` of the body is taken: the liver is the largest deep
     organ of the right upper abdomen, while bands catching muscle, bowel or fat spread
-    symmetrically along the body wall. Returns the organ and ``(mode, spread below, spread
-    above, band half width in spreads)``.
+    symmetrically along the body wall.
     """
     priors = _priors(geometry, body)
     low, high = np.percentile(smooth[body], [1, 99.5])
@@ -538,7 +588,7 @@ def _best_hypothesis(
         )
     local_sd = _local_sd(smooth, geometry, 4.0)
     homogeneous = candidates & (local_sd <= np.percentile(local_sd[candidates], 40))
-    best, best_score, best_model = np.zeros(body.shape, dtype=bool), 0.0, (0.0, 0.0, 0.0, BAND_SDS)
+    found = []
     sample = smooth[homogeneous]
     modes = _histogram_modes(sample, float(low), float(high))
     noise_sd = float(np.median(local_sd[homogeneous]))
@@ -561,9 +611,9 @@ def _best_hypothesis(
         else:
             continue
         score = volume_ml * right_share**4 * float(priors.deep[organ].mean())**4
-        if score > best_score:
-            best, best_score, best_model = organ, score, (mu, sd_low, sd_high, width)
-    return best, best_model
+        if score > 0:
+            found.append(Hypothesis(organ, float(mu), float(sd_low), float(sd_high), float(width), float(score)))
+    return sorted(found, key=lambda hypothesis: -hypothesis.score)  # stable: ties keep the histogram's order
 
 
 def _select_organ(band: np.ndarray, seed: np.ndarray, geometry: Geometry, radius_mm: float) -> np.ndarray:
