@@ -26,6 +26,7 @@ from livermets.sequences import Polarity
 from livermets.sequences import check as check_sequence
 
 MAD_TO_SD = 1.4826
+BACKGROUND_MM = 20.0  # scale (mm) of the local tissue level that polarity_z measures against
 
 
 def image_from_array(array: np.ndarray, spacing_kji_mm: Sequence[float]) -> sitk.Image:
@@ -96,7 +97,7 @@ def masked_mean_mm(array: np.ndarray, weight: np.ndarray, spacing_kji_mm: Sequen
 
 
 def polarity_z(image: np.ndarray, region: np.ndarray, spacing_kji_mm: Sequence[float], *,
-               polarity: Polarity, sigma_mm: float = 1.0, background_mm: float = 20.0,
+               polarity: Polarity, sigma_mm: float = 1.0, background_mm: float = BACKGROUND_MM,
                support: np.ndarray | None = None, quieter_side: bool = False) -> np.ndarray:
     """Robust z-score map of ``image`` against the surrounding tissue of ``region``, signed
     so that the object of interest is positive (``polarity`` = how it looks on this contrast).

@@ -85,7 +85,6 @@ ONE_SLICE_RADIUS = 0.75    # instance of radius below this many slice spacings: 
 MAX_CONTINUATION = 0.4     # so its evidence beyond both ends / its contrast stays below this
 PARTIAL_VOLUME_RATIO = 1.5  # partial volume: the neighbour beyond the liver has this multiple of a voxel's evidence,
 MAX_EXPLAINED = 0.4         # and at most this fraction of an instance's voxels may be so explained
-BACKGROUND_MM = 20.0       # scale of the local liver level of the evidence map (filters.polarity_z)
 CYST_T2_RATIO = 2.5        # fluid: median t2 at least this many times the liver's
 CYST_DWI_MAX_Z = 1.0       # cysts are not brighter than liver on high-b dwi
 
@@ -363,9 +362,9 @@ def _not_partial_volume(box, voxels: np.ndarray, images: dict[str, np.ndarray], 
     ends = [(end, beyond) for end, beyond in ends if (voxels_k[end] & ~liver_k[beyond][plane]).any()]
     if not ends:
         return 1.0
-    # the local level of the evidence needs about BACKGROUND_MM of liver around the instance, and
-    # its Gaussian filters at least 4 voxels along every axis (the image has that many)
-    pad = [2 if a == axis else int(np.ceil(BACKGROUND_MM / s)) for a, s in enumerate(spacing)]
+    # the local level of the evidence needs about filters.BACKGROUND_MM of liver around the
+    # instance, and its Gaussian filters at least 4 voxels along every axis (the image has that many)
+    pad = [2 if a == axis else int(np.ceil(filters.BACKGROUND_MM / s)) for a, s in enumerate(spacing)]
     crop = []
     for b, p, n in zip(box, pad, liver.shape):
         start, stop = max(b.start - p, 0), min(b.stop + p, n)
