@@ -154,8 +154,8 @@ def test_disagreeing_methods_give_the_network_liver():
 
 def test_the_network_checks_the_liver_level_it_is_given():
     # the network sees the image in units of the liver mode the intensity model chose; on the
-    # small T2 phantom the runner-up hypothesis (mode ~114, not the liver) is made the winner, as
-    # a looser N4 made it on a real CHAOS T2 (chaos15: liver Dice 0.18 instead of 0.90)
+    # small T2 phantom the runner-up hypothesis (another tissue's mode) is made the winner, as a
+    # looser N4 made it happen on a real CHAOS T2 (chaos15: liver Dice 0.18 instead of 0.90)
     from dataclasses import replace
 
     import SimpleITK as sitk
