@@ -551,13 +551,12 @@ def _score_pieces(pieces, evidence, sharp, vessels, spacing, min_diameter_mm, mi
     boxes = _label_boxes(np.where(np.isin(pieces, hopeful), pieces, 0), pad=0) if hopeful else {}
     for label in hopeful:
         volume_mm3 = shape.GetPhysicalSize(label)
-        points_mm = np.argwhere(pieces[boxes[label]] == label) * np.asarray(spacing)
-        roundness = volume_mm3 / (np.pi / 6.0 * (_feret_diameter_mm(points_mm) + voxel_mm) ** 3)
+        inside = np.argwhere(pieces[boxes[label]] == label)  # k, j, i in the piece's box
+        roundness = volume_mm3 / (np.pi / 6.0 * (_feret_diameter_mm(inside * np.asarray(spacing)) + voxel_mm) ** 3)
         scores[label] *= _sigmoid((roundness - MIN_ROUNDNESS) / 0.04)
         if scores[label] >= min_score:
             # at the centroid and at the strongest evidence: on thick slices or for a lobulated
             # lesion the centroid can fall off the lesion's core, a tube is no blob at either
-            inside = np.argwhere(pieces[boxes[label]] == label)
             peak_kji = inside[int(np.argmax(sharp[boxes[label]][tuple(inside.T)]))] + [b.start for b in boxes[label]]
             center_kji = np.asarray(shape.GetCentroid(label))[::-1] / np.asarray(spacing)
             radius_mm = (6.0 * volume_mm3 / np.pi) ** (1.0 / 3.0) / 2.0
