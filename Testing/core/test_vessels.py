@@ -178,6 +178,30 @@ def test_follow_trunk_keeps_clear_of_surroundings_like_the_lumen():
     assert (reached & ~tube).sum() <= 0.05 * max(int(reached.sum()), 1)
 
 
+def test_follow_trunk_uses_the_phase_that_shows_the_vein():
+    """Two aligned phases: on one the tube lies about 100 noise spreads (of the smoothed image)
+    above its surroundings, on the other 4 (2 x 3 would leave room for the band). The trunk is
+    followed on the first alone, as far as with it alone (with both, the band of the second
+    stopped it at the tree). A phase that shows nothing clearly is still used on its own."""
+    clear, tube, _, tree, spacing = _tube_scene(organ_value=100.0, background=100.0, noise=5.0)
+    alike = _tube_scene(organ_value=280.0, background=280.0, noise=15.0, seed=1)[0]
+    images = {"t2": alike, "portal_venous": clear}
+    everywhere = np.ones(tube.shape, bool)
+    noise = {name: trunks.noise_spread(image, everywhere, spacing) for name, image in images.items()}
+    polarity = {"t2": "bright", "portal_venous": "bright"}
+    lumen = trunks.lumen_model(images, noise, polarity, tree, tree, ~tree, spacing)
+    assert lumen is not None and set(lumen.level) == {"portal_venous"}
+    reached = trunks.follow_trunk(images, lumen, tree, ~tree, spacing)
+    alone = trunks.follow_trunk({"portal_venous": clear}, trunks.lumen_model(
+        {"portal_venous": clear}, noise, polarity, tree, tree, ~tree, spacing), tree, ~tree, spacing)
+    beyond = tube & ~tree
+    assert (reached & beyond).sum() >= 0.75 * beyond.sum()  # the lumen's core; its wall is added later
+    assert (reached & beyond).sum() >= 0.98 * (alone & beyond).sum()
+    assert (reached & ~tube).sum() <= 0.05 * reached.sum()
+    only_alike = trunks.lumen_model({"t2": alike}, noise, polarity, tree, tree, ~tree, spacing)
+    assert only_alike is None or set(only_alike.level) == {"t2"}
+
+
 def test_noise_spread_ignores_shading_and_edges():
     rng = np.random.default_rng(4)
     shape, spacing = (40, 60, 60), (3.0, 1.5, 1.5)

@@ -11,6 +11,11 @@ for liver vessels in Selle et al., IEEE TMI 2002;21:1344-1357, doi:10.1109/TMI.2
 * the lumen model (:func:`lumen_model`, :class:`Lumen`) comes from the tree's trunk: its level
   and a band half-width of :data:`BAND_Z` noise spreads or :data:`BAND_FRACTION` of its
   contrast to the tissues around the tree outside the liver, whichever is larger;
+* of several sequences, the one in which the lumen stands clearest of the main tissues around
+  the tree, in noise spreads, is used alone when it clears them by twice :data:`BAND_Z` noise
+  spreads (room for the band), all of them otherwise: each further phase narrows the band by
+  its own noise and residual misalignment, and one in which the vein looks like its
+  surroundings (T2, diffusion, often the hepatobiliary phase) tells it from nothing;
 * a ring admits the voxels of the smoothed images in the band around the lumen level of the
   front it grows from, that lie at least :data:`CORE_MM` and one voxel of the finest spacing
   inside that band (the partial-volume sheet between two other tissues can have the lumen's
@@ -75,9 +80,10 @@ class Lumen:
     def band(self, smoothed: dict[str, np.ndarray], box,
              levels: dict[str, float] | None = None) -> np.ndarray:
         """Voxels of ``box`` within the band around ``levels`` (default: anywhere a front's band
-        can reach) on every sequence."""
+        can reach) on every sequence of the model."""
         out = None
-        for name, image in smoothed.items():
+        for name in self.level:
+            image = smoothed[name]
             low, high = self.drift(name) if levels is None else (levels[name], levels[name])
             low = max(low - self.width[name], self.floor[name])
             high = min(high + self.width[name], self.ceiling[name])
@@ -96,7 +102,8 @@ def lumen_model(smoothed: dict[str, np.ndarray], noise: dict[str, float], polari
     spread (:func:`noise_spread`), ``polarity`` how the vessels look against the liver. The level
     is taken over the trunk's central half (inside distance at least half its largest) as the
     quartile on the vessels' side (partial volume with the parenchyma shifts trunk voxels toward
-    the liver's value).
+    the liver's value). The model holds the one sequence in which the lumen stands clearest of the
+    tissues around, or all of them when none clears them by twice :data:`BAND_Z` noise spreads.
     """
     spacing = np.asarray(spacing_kji_mm, dtype=float)
     tree = np.asarray(tree, dtype=bool)
@@ -107,7 +114,7 @@ def lumen_model(smoothed: dict[str, np.ndarray], noise: dict[str, float], polari
     depth = filters.distance_inside_mm(trunk[box], spacing)
     core = depth >= 0.5 * float(depth.max())
     surround = _shell(tree, allowed, spacing)
-    model = Lumen({}, {}, {}, {}, float(depth.max()))
+    found, clearance = {}, {}
     for name, image in smoothed.items():
         level = float(np.percentile(image[box][core], 25 if polarity[name] == "dark" else 75))
         margin = BAND_Z * noise[name]
@@ -119,12 +126,25 @@ def lumen_model(smoothed: dict[str, np.ndarray], noise: dict[str, float], polari
         low = level + float(np.median(darker)) + margin if 0 < darker.size >= main else -np.inf
         high = level + float(np.median(brighter)) - margin if 0 < brighter.size >= main else np.inf
         contrast = min(level - low + margin, high - level + margin)
-        model.level[name], model.floor[name], model.ceiling[name] = level, low, high
-        model.width[name] = max(margin, BAND_FRACTION * contrast) if np.isfinite(contrast) else margin
+        width = max(margin, BAND_FRACTION * contrast) if np.isfinite(contrast) else margin
+        found[name] = (level, width, low, high)
+        clearance[name] = _clearance(level, low, high) / margin
+    best = max(clearance, key=clearance.__getitem__)  # ties: the first given
+    model = Lumen({}, {}, {}, {}, float(depth.max()))
+    for name in [best] if clearance[best] >= 1.0 else found:
+        model.level[name], model.width[name], model.floor[name], model.ceiling[name] = found[name]
         drift = model.drift(name)
         if drift[0] >= drift[1]:
             return None  # the lumen cannot be told from what lies around the tree
     return model
+
+
+def _clearance(level: float, low: float, high: float) -> float:
+    """How far the band's bounds (``low`` / ``high``, infinite where no main tissue bounds it)
+    lie from the lumen ``level``; 0 when neither side is bounded (the tissues around look like
+    the lumen)."""
+    sides = [gap for gap in (level - low, high - level) if np.isfinite(gap)]
+    return min(sides) if sides else 0.0
 
 
 def follow_trunk(smoothed: dict[str, np.ndarray], lumen: Lumen, tree: np.ndarray, allowed: np.ndarray,
@@ -176,8 +196,8 @@ def follow_trunk(smoothed: dict[str, np.ndarray], lumen: Lumen, tree: np.ndarray
             piece = pieces == label
             central = piece & (width >= np.median(width[piece]))
             fronts.append((np.argwhere(piece) + low,
-                           {name: float(np.clip(np.median(image[box][central]), *lumen.drift(name)))
-                            for name, image in smoothed.items()}))
+                           {name: float(np.clip(np.median(smoothed[name][box][central]), *lumen.drift(name)))
+                            for name in lumen.level}))
     return reached
 
 

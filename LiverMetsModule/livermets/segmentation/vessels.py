@@ -372,7 +372,8 @@ def _continue_outside(images: dict[str, np.ndarray], trees: np.ndarray, trunk_ma
         trees[box][unlike] = 0
         lumen[box] &= ~unlike
         allowed = lumen | (free & ~both & ~reached[3 - label] & (trees == 0))
-        wall = trunks.partial_volume_wall(smoothed, noise, lumen, allowed, spacing)
+        used = {name: smoothed[name] for name in model.level}  # the sequence(s) the lumen was followed on
+        wall = trunks.partial_volume_wall(used, noise, lumen, allowed, spacing)
         trees[wall & (trees == 0)] = label
         if label == 2:
             box = _bounding_box(ivc, pad)
