@@ -6,6 +6,10 @@ centres. Deformable, only where needed: when the rigid step moved the image by m
 :data:`DEFORMABLE_IF_MOVED_MM` on average (the patient moved or breathed between phases), a
 coarse B-spline (about 60 mm control spacing, LBFGS-B) is fitted and kept only when it raises
 mutual information by at least :data:`MIN_DEFORMABLE_GAIN`.
+An alignment that would move every point of the grid by less than :data:`MIN_MOVE_VOXELS` of the
+finest voxel spacing is not applied: between contrasts the estimate is no more precise than that
+(phantom phases scanned in place were moved by up to 0.8 mm on 3 mm voxels), and resampling by it
+would only blur the image (the portal vein Dice of such a six-phase study fell from 0.82 to 0.75).
 Metric sampling is regular with a fixed seed, so runs are repeatable.
 """
 
@@ -22,6 +26,7 @@ from livermets.geometry import Geometry, Volume
 MIN_DEFORMABLE_GAIN = 0.02  # relative MI gain needed to keep the B-spline step
 DEFORMABLE_IF_MOVED_MM = 1.0  # try the B-spline only when the phases had moved (breathing)
 BSPLINE_SPACING_MM = 60.0
+MIN_MOVE_VOXELS = 0.5  # alignments moving every point by less (in finest voxel spacings) are not applied
 SAMPLING_SEED = 20240601
 
 
@@ -36,6 +41,9 @@ class AlignmentReport:
     gradient magnitudes of fixed and aligned moving image (1 = edges coincide; low values
     mean the phases still disagree, or differ too much in contrast to judge).
     ``translation_mm`` is the rigid translation in RAS mm (fixed to moving).
+    ``method`` is ``"scanner position"`` when no alignment was applied (none improved mutual
+    information, or the rigid one moved every point by less than :data:`MIN_MOVE_VOXELS` of a
+    voxel); ``rigid_estimate_max_mm`` is how far the rigid estimate moved points at most.
     """
 
     index: int
@@ -47,6 +55,7 @@ class AlignmentReport:
     deformable_used: bool
     edge_correlation_after: float
     translation_mm: tuple[float, float, float]
+    rigid_estimate_max_mm: float
 
     def as_dict(self) -> dict:
         out = asdict(self)
@@ -134,7 +143,9 @@ def align(
     method.Execute(fixed_image, moving_image)
     rigid = initial
     mi_rigid = _mutual_information(fixed_image, moving_image, rigid)
-    if mi_rigid < mi_before:  # never return something worse than the scanner's alignment
+    estimate_max_mm = float(_displacements_mm(rigid, fixed.geometry).max())
+    # never something worse than the scanner's alignment, nor a resampling finer than the estimate
+    if mi_rigid < mi_before or estimate_max_mm < MIN_MOVE_VOXELS * min(fixed.geometry.spacing_mm):
         rigid, mi_rigid = identity, mi_before
     final: sitk.Transform = rigid
     mi_after, used_deformable = mi_rigid, False
@@ -150,7 +161,7 @@ def align(
     translation = tuple(float(t) for t in np.diag([-1.0, -1.0, 1.0]) @ np.asarray(rigid.GetTranslation()))
     report = AlignmentReport(
         index=index,
-        method="rigid+bspline" if used_deformable else "rigid",
+        method="rigid+bspline" if used_deformable else "scanner position" if rigid is identity else "rigid",
         mutual_information_before=mi_before,
         mutual_information_after=mi_after,
         mean_displacement_mm=float(displacement.mean()),
@@ -158,6 +169,7 @@ def align(
         deformable_used=used_deformable,
         edge_correlation_after=_edge_correlation(fixed_image, moved),
         translation_mm=translation,
+        rigid_estimate_max_mm=estimate_max_mm,
     )
     return sitk.GetArrayFromImage(moved), report
 
