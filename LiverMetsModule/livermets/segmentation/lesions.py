@@ -29,9 +29,11 @@ Method (no trained model; thresholds are in units of the liver's own robust spre
    its principal axis; overlap with a given vessel mask lowers the score.
 6. Vessel check on the grown instance, in the plane of the slices (thick slices make 3D
    shape measures meaningless: a vessel cut by a 7 mm slice is as "round" as a lesion):
-   its largest cross-section must reach ``min_diameter_mm`` and be round (principal-axis
-   ratio, fill of its Feret disc; where the liver's edge cuts it, fill of the part of the disc
-   inside the liver); structure of about its own contrast attached to it must not be as thick
+   its largest cross-section must reach ``min_diameter_mm`` and, on slices at least
+   :data:`THICK_SLICE_RATIO` pixels thick, be round (principal-axis ratio, fill of its Feret
+   disc; where the liver's edge cuts it, fill of the part of the disc inside the liver; on
+   thinner slices step 5 judges the shape in 3D, and a cross-section a few pixels across on a
+   coarse grid gains or loses a row with the noise); structure of about its own contrast attached to it must not be as thick
    as :data:`THICK_FRACTION` of its radius where it joins it (a lesion is thicker than the
    vessels touching it, a vessel piece is no thicker than its continuation; measured by a
    morphological opening, the granulometry of Serra 1982, "Image Analysis and Mathematical
@@ -76,6 +78,7 @@ MAX_ELONGATION = 3.0       # longest / middle principal axis above which a shape
 MAX_PLANE_ELONGATION = 1.5  # largest cross-section: principal-axis ratio (lobulated lesions ~1.0-1.4)
 MIN_PLANE_FILL = 0.6       # largest cross-section: area / disc of its Feret diameter (disc 1, triangle 0.55)
 MIN_SHAPE_PIXELS = 2.0     # in-plane shape measured only if the cross-section's radius spans this many pixels
+THICK_SLICE_RATIO = 1.5    # ... and the slices are at least this many pixels thick (else 3D tests judge)
 MAX_CAPSULE_OUTLINE = 0.25  # a cross-section with this fraction of its outline on the liver's edge is cut by it
 ATTACHED_FRACTION = 1 / 3  # attached structure: evidence between this fraction of the instance's contrast ...
 ALIKE_CEILING = 1.5        # ... and this multiple of it
@@ -275,9 +278,9 @@ def _plane_check(voxels: np.ndarray, liver: np.ndarray, spacing, min_diameter_mm
     """Factor 0..1 from the largest cross-section of ``voxels`` (a box with one voxel of margin;
     ``liver`` on the same box) in the plane of the slices (the slice axis has the largest
     spacing, k when all are equal): its area-equivalent diameter reaches ``min_diameter_mm`` (on
-    thick slices a vessel cut by one slice has a lesion's volume), and it is round --
-    principal-axis ratio and fill of its Feret disc -- unless it is too few pixels across to
-    have a measurable shape; where the liver's edge cuts it (a subcapsular lesion's outline
+    thick slices a vessel cut by one slice has a lesion's volume), and, when the slices are
+    :data:`THICK_SLICE_RATIO` pixels thick or more, it is round -- principal-axis ratio and fill
+    of its Feret disc -- unless it is too few pixels across to have a measurable shape; where the liver's edge cuts it (a subcapsular lesion's outline
     there is the mask's, not its own) only the fill of the disc's part inside the liver counts."""
     axis = int(np.argmax(spacing))
     plane_spacing = np.delete(np.asarray(spacing, dtype=float), axis)
@@ -286,7 +289,8 @@ def _plane_check(voxels: np.ndarray, liver: np.ndarray, spacing, min_diameter_mm
     widest = planes[index]
     radius_mm = float(np.sqrt(widest.sum() * np.prod(plane_spacing) / np.pi))
     factor = _sigmoid((2 * radius_mm - min_diameter_mm) / (0.05 * min_diameter_mm))
-    if radius_mm >= MIN_SHAPE_PIXELS * plane_spacing.max():
+    thick = spacing[axis] >= THICK_SLICE_RATIO * plane_spacing.max()
+    if thick and radius_mm >= MIN_SHAPE_PIXELS * plane_spacing.max():
         outline = widest & ~binary_morphology(widest[None], [1, 1, 0], "erode")[0]
         at_capsule = outline & ~binary_morphology(liver_planes[index][None], [1, 1, 0], "erode")[0]
         cut = at_capsule.sum() >= MAX_CAPSULE_OUTLINE * outline.sum()
