@@ -27,24 +27,24 @@ Method (no trained model; thresholds are in units of the liver's own robust spre
 5. Score 0..1 from contrast, size, and shape: a blob is not a tube, so a piece must fill a
    good part of the ball spanning its largest extent (roundness) and not be elongated along
    its principal axis; overlap with a given vessel mask lowers the score.
-6. Vessel check on the grown instance, in the plane of the slices (thick slices make 3D
-   shape measures meaningless: a vessel cut by a 7 mm slice is as "round" as a lesion):
-   its largest cross-section must reach ``min_diameter_mm`` and, on slices at least
+6. Vessel check on the grown instance, in the plane of the slices (thick slices make 3D shape
+   measures meaningless: a vessel cut by a 7 mm slice is as "round" as a lesion): its largest
+   cross-section must reach ``min_diameter_mm`` and, on slices at least
    :data:`THICK_SLICE_RATIO` pixels thick, be round (principal-axis ratio, fill of its Feret
    disc; where the liver's edge cuts it, fill of the part of the disc inside the liver; on
    thinner slices step 5 judges the shape in 3D, and a cross-section a few pixels across on a
-   coarse grid gains or loses a row with the noise); structure of about its own contrast attached to it must not be as thick
-   as :data:`THICK_FRACTION` of its radius where it joins it (a lesion is thicker than the
-   vessels touching it, a vessel piece is no thicker than its continuation; measured by a
-   morphological opening, the granulometry of Serra 1982, "Image Analysis and Mathematical
-   Morphology"; a thick vessel reached only through a thin one is not a continuation); and an
-   instance of in-plane radius below :data:`ONE_SLICE_RADIUS` slice spacings must not continue
-   on both neighbouring slices (a vessel crossing the slices does; a ball that small reaches at
-   most a quarter of each neighbour's thickness, too little to show there with
-   :data:`MAX_CONTINUATION` of its contrast). Where the instance lies against the liver's upper
-   or lower surface, it must not be the partial volume of what lies beyond: the next slice
-   there, outside the liver, must not hold clearly more of its contrast (a bright kidney or
-   gallbladder under a T2 slice, air or lung over an hbp one).
+   coarse grid gains or loses a row with the noise); structure of about its own contrast
+   attached to it must not be as thick as :data:`THICK_FRACTION` of its radius where it joins
+   it (a lesion is thicker than the vessels touching it, a vessel piece is no thicker than its
+   continuation; measured by a morphological opening, the granulometry of Serra 1982, "Image
+   Analysis and Mathematical Morphology"; a thick vessel reached only through a thin one is not
+   a continuation); and an instance of in-plane radius below :data:`ONE_SLICE_RADIUS` slice
+   spacings must not continue on both neighbouring slices (a vessel crossing the slices does; a
+   ball that small reaches at most a quarter of each neighbour's thickness, too little to show
+   there with :data:`MAX_CONTINUATION` of its contrast). Where the instance lies against the
+   liver's upper or lower surface, it must not be the partial volume of what lies beyond: the
+   next slice there, outside the liver, must not hold clearly more of its contrast (a bright
+   kidney or gallbladder under a T2 slice, air or lung over an hbp one).
    Instances below ``min_score`` are dropped.
 7. Likely cyst: fluid-bright on t2 (>= :data:`CYST_T2_RATIO` x liver median) and not bright
    on dwi, when those sequences are given.
@@ -280,8 +280,9 @@ def _plane_check(voxels: np.ndarray, liver: np.ndarray, spacing, min_diameter_mm
     spacing, k when all are equal): its area-equivalent diameter reaches ``min_diameter_mm`` (on
     thick slices a vessel cut by one slice has a lesion's volume), and, when the slices are
     :data:`THICK_SLICE_RATIO` pixels thick or more, it is round -- principal-axis ratio and fill
-    of its Feret disc -- unless it is too few pixels across to have a measurable shape; where the liver's edge cuts it (a subcapsular lesion's outline
-    there is the mask's, not its own) only the fill of the disc's part inside the liver counts."""
+    of its Feret disc -- unless it is too few pixels across to have a measurable shape; where
+    the liver's edge cuts it (a subcapsular lesion's outline there is the mask's, not its own)
+    only the fill of the disc's part inside the liver counts."""
     axis = int(np.argmax(spacing))
     plane_spacing = np.delete(np.asarray(spacing, dtype=float), axis)
     planes, liver_planes = np.moveaxis(voxels, axis, 0), np.moveaxis(liver, axis, 0)

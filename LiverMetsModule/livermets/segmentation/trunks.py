@@ -128,7 +128,7 @@ def lumen_model(smoothed: dict[str, np.ndarray], noise: dict[str, float], polari
         contrast = min(level - low + margin, high - level + margin)
         width = max(margin, BAND_FRACTION * contrast) if np.isfinite(contrast) else margin
         found[name] = (level, width, low, high)
-        clearance[name] = _clearance(level, low, high) / margin
+        clearance[name] = _clearance(level, low, high) / max(margin, 1e-12)  # in margins (noise-free: any gap)
     best = max(clearance, key=clearance.__getitem__)  # ties: the first given
     model = Lumen({}, {}, {}, {}, float(depth.max()))
     for name in [best] if clearance[best] >= 1.0 else found:
