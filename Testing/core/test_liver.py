@@ -269,3 +269,30 @@ def test_liver_cut_by_the_field_of_view_is_flagged():
     found = segment_liver(case.image[:keep], cut)
     assert any("field of view" in warning for warning in found.warnings)
     assert dice(found.mask, case.liver[:keep]) > 0.95
+
+
+@pytest.mark.parametrize("operation", ["dilate", "erode", "open", "close"])
+def test_morphology_on_the_mask_box_equals_the_whole_grid(operation):
+    # binary_morphology works on the mask's box padded by twice the radius; ITK on the whole grid
+    # is the reference, with masks touching the border and radii differing per axis
+    import SimpleITK as sitk
+    from livermets.segmentation.morphology import binary_morphology
+
+    rng = np.random.default_rng(7)
+    filters = {"dilate": lambda im, r, fg: sitk.BinaryDilate(im, r, sitk.sitkBall, 0, 1),
+               "erode": lambda im, r, fg: sitk.BinaryErode(im, r, sitk.sitkBall, 0, 1, fg),
+               "open": lambda im, r, fg: sitk.BinaryMorphologicalOpening(im, r, sitk.sitkBall, 0, 1),
+               "close": lambda im, r, fg: sitk.BinaryMorphologicalClosing(im, r, sitk.sitkBall, 1, True)}
+    for trial in range(40):
+        shape = tuple(int(n) for n in rng.integers(6, 30, 3))
+        mask = np.zeros(shape, dtype=bool)
+        for _ in range(int(rng.integers(1, 4))):  # blocks with holes and specks, some at the border
+            corner = [int(rng.integers(0, n)) for n in shape]
+            block = tuple(slice(c, c + s) for c, s in zip(corner, rng.integers(1, 8, 3)))
+            mask[block] = rng.random(mask[block].shape) < 0.9
+        radius = [int(r) for r in rng.integers(1, 4, 3)]
+        foreground = bool(trial % 2)
+        whole = sitk.GetArrayFromImage(filters[operation](sitk.GetImageFromArray(mask.astype(np.uint8)), radius,
+                                                          foreground)).astype(bool)
+        boxed = binary_morphology(mask, radius, operation, outside_is_foreground=foreground)
+        assert np.array_equal(boxed, whole), (trial, shape, radius)
