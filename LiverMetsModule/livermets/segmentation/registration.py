@@ -143,13 +143,13 @@ def align(
     method.Execute(fixed_image, moving_image)
     rigid = initial
     mi_rigid = _mutual_information(fixed_image, moving_image, rigid)
-    estimate_max_mm = float(_displacements_mm(rigid, fixed.geometry).max())
+    estimate = _displacements_mm(rigid, fixed.geometry)
     # never something worse than the scanner's alignment, nor a resampling finer than the estimate
-    if mi_rigid < mi_before or estimate_max_mm < MIN_MOVE_VOXELS * min(fixed.geometry.spacing_mm):
+    if mi_rigid < mi_before or estimate.max() < MIN_MOVE_VOXELS * min(fixed.geometry.spacing_mm):
         rigid, mi_rigid = identity, mi_before
     final: sitk.Transform = rigid
     mi_after, used_deformable = mi_rigid, False
-    rigid_moved_mm = float(_displacements_mm(rigid, fixed.geometry).mean())
+    rigid_moved_mm = 0.0 if rigid is identity else float(estimate.mean())
     if deformable and rigid_moved_mm > DEFORMABLE_IF_MOVED_MM:
         bspline = _bspline(fixed_image, moving_image, rigid)
         if bspline is not None:
@@ -169,7 +169,7 @@ def align(
         deformable_used=used_deformable,
         edge_correlation_after=_edge_correlation(fixed_image, moved),
         translation_mm=translation,
-        rigid_estimate_max_mm=estimate_max_mm,
+        rigid_estimate_max_mm=float(estimate.max()),
     )
     return sitk.GetArrayFromImage(moved), report
 
