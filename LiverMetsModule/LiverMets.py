@@ -287,9 +287,12 @@ class LiverMetsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                     return
                 rendering.applyStructureDisplay(study.segmentationNode, liverOpacity=parameters.liverOpacity)
                 parameters.segmentation = study.segmentationNode
-                self.ui.statusLabel.text = _("{count} lesion candidates found: review them below.").format(
+                lines = [_("{count} lesion candidates found: review them below.").format(
                     count=len(self.logic.listLesions(study.segmentationNode))
-                )
+                )]
+                lines += [_("Warning: {text}").format(text=text)
+                          for text in self.logic.studyWarnings(study.segmentationNode)]
+                self.ui.statusLabel.text = "\n".join(lines)
         finally:
             self._setBusy(False)
 

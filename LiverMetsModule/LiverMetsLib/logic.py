@@ -8,6 +8,7 @@ undoable (see ``LiverMetsLib.undo``).  Points are RAS mm, masks ``[k, j, i]`` ar
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import time
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 
 REFERENCE_TABLE = "LiverMets.lesionTable"
 REFERENCE_SOURCE_VOLUME = "LiverMets.sourceVolume"
+ATTRIBUTE_WARNINGS = "LiverMets.Warnings"  # JSON list of the detection run's warnings
 
 
 def parseCouinaudSegments(segments) -> list[int]:
@@ -219,7 +221,7 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
         nodes = self.populateFromResult(result, couinaud=couinaud,
                                         sequence=result.sequences[0]["sequence"], name=name,
                                         volumeNode=volumeNodes[0], progress=scaled(progress, 0.9, 1.0))
-        nodes.segmentationNode.SetAttribute("LiverMets.Warnings", " | ".join(result.warnings))
+        nodes.segmentationNode.SetAttribute(ATTRIBUTE_WARNINGS, json.dumps(result.warnings))
         for node, used in zip(volumeNodes, result.sequences):
             if used.get("source") == "argument":  # a guess is not remembered as a choice
                 rememberSequence(node, used["sequence"])
@@ -356,6 +358,18 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
         if segmentationNode is None or not segmentationNode.IsA("vtkMRMLSegmentationNode"):
             raise ValueError("select a LiverMets segmentation first")
         seg.segmentationGeometry(segmentationNode)
+
+    @staticmethod
+    def studyWarnings(segmentationNode) -> list[str]:
+        """The warnings of the detection run that made this study (a guessed contrast, veins not
+        found, a liver cut by the field of view...); empty if none or not a detected study."""
+        text = segmentationNode.GetAttribute(ATTRIBUTE_WARNINGS) if segmentationNode is not None else None
+        if not text:
+            return []
+        try:
+            return list(json.loads(text))
+        except ValueError:  # scenes saved before the warnings were stored as JSON
+            return [text]
 
     @staticmethod
     def lesionTableNode(segmentationNode):

@@ -69,6 +69,15 @@ def test_contrast_judged_in_the_liver_is_the_one_used_for_lesions():
     assert (result.sequences[0]["sequence"], result.sequences[0]["source"]) == ("t2", "image")
     assert len(result.lesion_table) == 1 and (result.lesions[ball] > 0).mean() > 0.8
     assert not any("on t1" in warning for warning in result.warnings)
+    # the user is told the contrast was guessed, what it decided, and how to name it
+    guessed = [w for w in result.warnings if "contrast was guessed" in w]
+    assert len(guessed) == 1 and "as t2" in guessed[0] and "brighter than the liver" in guessed[0]
+    assert "--sequence" in guessed[0]
+
+
+def test_a_named_contrast_is_not_called_a_guess(oblique_result):
+    assert oblique_result.sequences[0]["source"] == "argument"
+    assert not any("guessed" in warning for warning in oblique_result.warnings)
 
 
 def test_argument_and_hint_beat_the_image():

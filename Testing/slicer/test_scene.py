@@ -193,5 +193,22 @@ def test_detect_lesions_on_phantom_volume_nodes(scene, logic):
     assert len(rows) == len(seg.lesionIds(node))
     assert all(0.0 <= float(row["Confidence"]) <= 1.0 for row in rows)
     assert volume.GetAttribute("LiverMets.Sequence") == "hbp"  # the sequence chosen is preselected next time
+    assert not any("guessed" in text for text in LiverMetsLogic.studyWarnings(node))  # named, not guessed
     with pytest.raises(ValueError, match="at least one image"):
         logic.detectLesions([], [])
+
+
+def test_a_guessed_contrast_is_a_warning_the_study_keeps(scene, logic):
+    from livermets.phantom import make_phantom
+    from LiverMetsLib.logic import ATTRIBUTE_WARNINGS, LiverMetsLogic
+    from LiverMetsLib.volumes import addVolumeNode
+
+    ph = make_phantom(0, variant="small", sequences=["hbp"])
+    volume = addVolumeNode(scene, ph.images["hbp"], ph.geometry, "image")  # a name that tells nothing
+    node = logic.detectLesions([volume], [None]).segmentationNode
+    guessed = [text for text in LiverMetsLogic.studyWarnings(node) if "contrast was guessed" in text]
+    assert len(guessed) == 1 and "image 1" in guessed[0] and "sequence selector" in guessed[0]
+    assert volume.GetAttribute("LiverMets.Sequence") is None  # a guess is not remembered as a choice
+    assert LiverMetsLogic.studyWarnings(None) == []
+    node.SetAttribute(ATTRIBUTE_WARNINGS, "vessels not separated")  # a scene saved with plain text
+    assert LiverMetsLogic.studyWarnings(node) == ["vessels not separated"]

@@ -26,6 +26,7 @@ from livermets.progress import ProgressCallback, report, scaled
 from livermets.segmentation import registration, sequence_guess
 from livermets.segmentation.engines import EngineOutput, get_engine
 from livermets.segmentation.sequence_guess import SequenceGuess
+from livermets.sequences import CT, lesion_polarity
 
 RESULT_FILES = ("liver.nii.gz", "labels.nii.gz", "lesions.nii.gz", "lesions.json")
 SAME_GRID_TOLERANCE_MM = 1e-3
@@ -161,6 +162,7 @@ def segment(
     )
     warnings.extend(output.warnings)
     guesses = judged
+    warnings.extend(_guessed_contrast_warnings(guesses))
     labels = compose_labels(output.liver, output.lesions, output.portal, output.hepatic)
     report(progress, 1.0, "segmentation done")
     return SegmentationResult(
@@ -245,6 +247,23 @@ def _refine_guesses(
             guess = sequence_guess.mri_contrast(arrays[index], geometry, liver.astype(bool))
         refined.append(guess)
     return refined
+
+
+def _guessed_contrast_warnings(guesses: list[SequenceGuess]) -> list[str]:
+    """One sentence per MRI image whose contrast was guessed from its intensities: the guess
+    decides whether lesions are looked for darker or brighter than the liver, and it is weak
+    (a T2 with bright veins passes for a portal-venous phase)."""
+    warnings = []
+    for index, guess in enumerate(guesses, start=1):
+        if guess.source == "image" and guess.sequence != CT:
+            looked_for = "darker" if lesion_polarity(guess.sequence) == "dark" else "brighter"
+            warnings.append(
+                f"image {index}: its MRI contrast was guessed from the intensities as {guess.sequence} "
+                f"(confidence {guess.confidence:.2f}), so lesions were looked for {looked_for} than the liver; "
+                "if that is not its contrast, name it (--sequence on the command line, the sequence "
+                "selector in Slicer) and run again"
+            )
+    return warnings
 
 
 def compose_labels(
