@@ -85,6 +85,7 @@ class LiverMetsParameterNode:
     volume1, volume2 - the input images (volume2 optional), of sequences sequence1 and sequence2.
     segmentation - the LiverMets result under review.
     segmentVessels - also segment portal and hepatic veins and the IVC.
+    modelFolder - a trained nnU-Net model folder to segment with (empty: the built-in engine).
     liverOpacity, show* - 3D display of the result.
     planSegments - Couinaud segments (comma-separated) to resect virtually.
     reportFolder - where the report, key images and scene bundle go.
@@ -96,6 +97,7 @@ class LiverMetsParameterNode:
     sequence2: Annotated[str, Choice(list(SEQUENCES))] = "t2"
     segmentation: vtkMRMLSegmentationNode
     segmentVessels: bool = True
+    modelFolder: pathlib.Path
     liverOpacity: Annotated[float, WithinRange(0.0, 1.0)] = rendering.DEFAULT_LIVER_OPACITY
     showLiver: bool = True
     showLesions: bool = True
@@ -259,6 +261,9 @@ class LiverMetsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     # --- detect ----------------------------------------------------------------------------------
     def onDetect(self) -> None:
         parameters = self._parameterNode
+        engine = self.logic.engineName(parameters.modelFolder)
+        if not self._installed(self.logic.missingPackage(engine)):
+            return
         self._cancelRequested = False
         self._setBusy(True)
         try:
@@ -280,6 +285,7 @@ class LiverMetsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                         volumes,
                         sequences,
                         segmentVessels=parameters.segmentVessels,
+                        engine=engine,
                         progress=self._onProgress,
                     )
                 except Cancelled:
@@ -295,6 +301,21 @@ class LiverMetsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self.ui.statusLabel.text = "\n".join(lines)
         finally:
             self._setBusy(False)
+
+    def _installed(self, package: str) -> bool:
+        """True when the engine needs no package or the user let Slicer install it."""
+        if not package:
+            return True
+        if not slicer.util.confirmOkCancelDisplay(
+            _("The chosen engine needs the Python package {package}, which is not installed. "
+              "Install it now? This can take several minutes.").format(package=package)
+        ):
+            return False
+        with slicer.util.tryWithErrorDisplay(_("Installing {package} failed.").format(package=package),
+                                             waitCursor=True):
+            slicer.util.pip_install(package)
+            return True
+        return False
 
     def onCancel(self) -> None:
         self._cancelRequested = True

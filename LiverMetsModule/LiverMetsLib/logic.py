@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 REFERENCE_TABLE = "LiverMets.lesionTable"
 REFERENCE_SOURCE_VOLUME = "LiverMets.sourceVolume"
 ATTRIBUTE_WARNINGS = "LiverMets.Warnings"  # JSON list of the detection run's warnings
+ATTRIBUTE_ENGINE = "LiverMets.Engine"  # the engine that made the study (builtin, nnunet, ...)
 
 
 def parseCouinaudSegments(segments) -> list[int]:
@@ -183,12 +184,13 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
                                   volumeNode=volumeNode, name=name, progress=progress)
 
     def detectLesions(self, volumeNodes: Sequence, sequences: Optional[Sequence[Optional[str]]] = None, *,
-                      segmentVessels: bool = True, name: str = "LiverMets",
+                      segmentVessels: bool = True, name: str = "LiverMets", engine: str = "builtin",
                       progress: Optional[ProgressCallback] = None) -> StudyNodes:
         """Run the core pipeline (``livermets.segmentation.pipeline.segment``) on volume nodes of one
         study and put the result into the scene on the first volume's grid.
 
-        ``sequences``: canonical name per volume (None entries are guessed).  Couinaud segments are
+        ``sequences``: canonical name per volume (None entries are guessed); ``engine``: the core's
+        engine name (:meth:`engineName`), kept in the segmentation's ``LiverMets.Engine``.  Couinaud segments are
         added when the vessels show their landmarks; nearest distances come from
         ``livermets.measure.lesions.measure_lesions``.  ``livermets.progress.Cancelled`` raised by
         ``progress`` stops the run and leaves the scene unchanged.
@@ -207,7 +209,8 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
             raise ValueError(f"{len(sequences)} sequence names given for {len(volumeNodes)} volumes")
         volumes = [Volume(np.array(arrayFromVolumeNode(node)), geometryFromVolumeNode(node)) for node in volumeNodes]
         try:
-            result = segment(volumes, [s or None for s in sequences], progress=scaled(progress, 0.0, 0.8))
+            result = segment(volumes, [s or None for s in sequences], engine=engine,
+                             progress=scaled(progress, 0.0, 0.8))
             couinaud = None
             try:
                 landmarks = landmarks_from_vessels(result.labels, result.liver, result.geometry)
@@ -222,6 +225,7 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
                                         sequence=result.sequences[0]["sequence"], name=name,
                                         volumeNode=volumeNodes[0], progress=scaled(progress, 0.9, 1.0))
         nodes.segmentationNode.SetAttribute(ATTRIBUTE_WARNINGS, json.dumps(result.warnings))
+        nodes.segmentationNode.SetAttribute(ATTRIBUTE_ENGINE, result.engine)
         for node, used in zip(volumeNodes, result.sequences):
             if used.get("source") == "argument":  # a guess is not remembered as a choice
                 rememberSequence(node, used["sequence"])
@@ -358,6 +362,25 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
         if segmentationNode is None or not segmentationNode.IsA("vtkMRMLSegmentationNode"):
             raise ValueError("select a LiverMets segmentation first")
         seg.segmentationGeometry(segmentationNode)
+
+    @staticmethod
+    def engineName(modelFolder) -> str:
+        """The core engine the module runs: ``builtin``, or ``nnunet:FOLDER`` when a trained
+        nnU-Net model folder is chosen (``modelFolder``: a path, empty or None for none)."""
+        folder = str(modelFolder or "").strip()
+        return "builtin" if folder in ("", ".") else f"nnunet:{folder}"
+
+    @staticmethod
+    def missingPackage(engine: str) -> str:
+        """The pip package ``engine`` needs that Slicer's Python lacks ("" if none): the module
+        offers to install it."""
+        from livermets.errors import LiverMetsError
+        from livermets.segmentation.engines import missing_package
+
+        try:
+            return missing_package(engine)
+        except LiverMetsError as error:
+            raise ValueError(str(error)) from error
 
     @staticmethod
     def studyWarnings(segmentationNode) -> list[str]:

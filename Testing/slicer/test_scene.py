@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from livermets.labels import COUINAUD_NAMES, STRUCTURES
@@ -200,15 +202,38 @@ def test_detect_lesions_on_phantom_volume_nodes(scene, logic):
 
 def test_a_guessed_contrast_is_a_warning_the_study_keeps(scene, logic):
     from livermets.phantom import make_phantom
-    from LiverMetsLib.logic import ATTRIBUTE_WARNINGS, LiverMetsLogic
+    from LiverMetsLib.logic import ATTRIBUTE_ENGINE, ATTRIBUTE_WARNINGS, LiverMetsLogic
     from LiverMetsLib.volumes import addVolumeNode
 
     ph = make_phantom(0, variant="small", sequences=["hbp"])
     volume = addVolumeNode(scene, ph.images["hbp"], ph.geometry, "image")  # a name that tells nothing
-    node = logic.detectLesions([volume], [None]).segmentationNode
+    node = logic.detectLesions([volume], [None], engine="classical").segmentationNode
+    assert node.GetAttribute(ATTRIBUTE_ENGINE) == "classical"
     guessed = [text for text in LiverMetsLogic.studyWarnings(node) if "contrast was guessed" in text]
     assert len(guessed) == 1 and "image 1" in guessed[0] and "sequence selector" in guessed[0]
     assert volume.GetAttribute("LiverMets.Sequence") is None  # a guess is not remembered as a choice
     assert LiverMetsLogic.studyWarnings(None) == []
     node.SetAttribute(ATTRIBUTE_WARNINGS, "vessels not separated")  # a scene saved with plain text
     assert LiverMetsLogic.studyWarnings(node) == ["vessels not separated"]
+
+
+def test_an_nnunet_model_folder_chooses_the_engine(scene, logic, tmp_path):
+    import importlib.util
+
+    from livermets.phantom import make_phantom
+    from LiverMetsLib.logic import LiverMetsLogic
+    from LiverMetsLib.volumes import addVolumeNode
+
+    assert LiverMetsLogic.engineName(None) == LiverMetsLogic.engineName(Path()) == "builtin"
+    assert LiverMetsLogic.engineName(tmp_path) == f"nnunet:{tmp_path}"
+    assert LiverMetsLogic.missingPackage("builtin") == ""
+    expected = "" if importlib.util.find_spec("nnunetv2") else "nnunetv2"
+    assert LiverMetsLogic.missingPackage(f"nnunet:{tmp_path}") == expected
+    with pytest.raises(ValueError, match="unknown engine"):
+        LiverMetsLogic.missingPackage("magic")
+    ph = make_phantom(0, variant="small", sequences=["hbp"])
+    volume = addVolumeNode(scene, ph.images["hbp"], ph.geometry, "hbp")
+    before = scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode")
+    with pytest.raises(ValueError, match="does not exist"):
+        logic.detectLesions([volume], ["hbp"], engine=LiverMetsLogic.engineName(tmp_path / "missing"))
+    assert scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode") == before  # nothing half-made

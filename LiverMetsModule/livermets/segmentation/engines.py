@@ -9,6 +9,9 @@ does not care how.
   detectors.
 * ``classical``: the same without trained weights: liver from the intensity model and a level set.
 * ``totalsegmentator``: liver, portal vein and IVC from TotalSegmentator, when installed.
+* ``nnunet:FOLDER``: whatever a trained nnU-Net model in FOLDER segments (liver, lesions,
+  veins; :mod:`~livermets.segmentation.nnunet_engine`), when ``nnunetv2`` is installed; the
+  built-in engine supplies the rest.
 """
 
 from __future__ import annotations
@@ -46,10 +49,12 @@ class EngineOutput:
 
 
 class SegmentationEngine:
-    """Base class: ``name``, ``provides``, ``available()`` and ``run()``."""
+    """Base class: ``name``, ``provides``, ``requires`` (the module it imports and the pip
+    package that installs it, if any), ``available()`` and ``run()``."""
 
     name = "base"
     provides: frozenset = frozenset()
+    requires: tuple[str, str] = ("", "")
 
     def available(self) -> tuple[bool, str]:
         """``(True, "")`` or ``(False, reason with an install hint)``."""
@@ -132,8 +137,10 @@ def add_vessels_and_lesions(
     *,
     progress: Optional[ProgressCallback] = None,
     timings: Optional[dict] = None,
+    lesions: bool = True,
 ) -> None:
-    """Fill ``output``'s vessels (unless already set) and lesions inside ``output.liver``."""
+    """Fill ``output``'s vessels (unless already set) and, if ``lesions``, its lesions inside
+    ``output.liver``."""
     liver = np.asarray(output.liver, dtype=bool)
     canonical = _canonical(images)
     warnings = output.warnings
@@ -156,6 +163,9 @@ def add_vessels_and_lesions(
                 warnings.append(f"vessels were not segmented (internal error {type(error).__name__}: {error})")
         _timed(timings, "vessels", started)
 
+    if not lesions:
+        report(progress, 1.0, "vessels done")
+        return
     report(progress, 0.5, "lesions")
     started = time.monotonic()
     detect = _optional("livermets.segmentation.lesions", "detect_lesions", warnings, "lesions")
@@ -198,9 +208,10 @@ class TotalSegmentatorEngine(SegmentationEngine):
 
     name = "totalsegmentator"
     provides = frozenset({"liver", "vessels"})
+    requires = ("totalsegmentator", "TotalSegmentator")
 
     def available(self) -> tuple[bool, str]:
-        if importlib.util.find_spec("totalsegmentator") is None:
+        if importlib.util.find_spec(self.requires[0]) is None:
             return False, (
                 "the totalsegmentator package is not installed; install it with "
                 "`pip install TotalSegmentator` (it downloads model weights on first use) "
@@ -252,12 +263,30 @@ ENGINES: dict[str, type] = {
 
 
 def get_engine(name: str) -> SegmentationEngine:
-    """An available engine by name, or :class:`InputError` saying why not and what to do."""
-    key = name.strip().lower()
-    if key not in ENGINES:
-        raise InputError(f"unknown engine {name!r}; use one of: {', '.join(ENGINES)}")
-    engine = ENGINES[key]()
+    """An available engine by name (``nnunet:FOLDER`` for an nnU-Net model folder), or
+    :class:`InputError` saying why not and what to do."""
+    engine = _engine(name)
     ok, reason = engine.available()
     if not ok:
-        raise InputError(f"engine {key!r} is not available: {reason}")
+        raise InputError(f"engine {engine.name!r} is not available: {reason}")
     return engine
+
+
+def missing_package(name: str) -> str:
+    """The pip package that the engine ``name`` needs and this Python lacks ("" if none), so
+    that an application can offer to install it."""
+    module, package = _engine(name).requires
+    return package if module and importlib.util.find_spec(module) is None else ""
+
+
+def _engine(name: str) -> SegmentationEngine:
+    """The engine ``name`` names (available or not); :class:`InputError` for an unknown name."""
+    key, _, argument = name.strip().partition(":")
+    key = key.lower()
+    if key == "nnunet":
+        from livermets.segmentation.nnunet_engine import NnUNetEngine
+
+        return NnUNetEngine(argument.strip())
+    if key in ENGINES and not argument:
+        return ENGINES[key]()
+    raise InputError(f"unknown engine {name!r}; use one of: {', '.join(ENGINES)}, nnunet:FOLDER")

@@ -204,6 +204,27 @@ def detect_lesions(images: dict[str, np.ndarray], liver: np.ndarray, geometry: G
     return LesionResult(instances, scores, cysts, table)
 
 
+def describe_instances(instances: np.ndarray, scores: list[float], images: dict[str, np.ndarray],
+                       liver: np.ndarray, geometry: Geometry) -> LesionResult:
+    """A :class:`LesionResult` for lesion ``instances`` drawn by another method (uint16
+    ``[k, j, i]``, labels 1..N, ``scores[i]`` the confidence 0..1 of label ``i + 1``): the same
+    table rows and likely-cyst flags as for detected lesions (``images`` aligned by sequence name)."""
+    instances = np.asarray(instances, dtype=np.uint16)
+    if len(scores) != int(instances.max()):
+        raise InputError(f"{len(scores)} scores given for {int(instances.max())} lesion instances")
+    boxes = _label_boxes(instances, pad=0)
+    if sorted(boxes) != list(range(1, len(scores) + 1)):
+        raise InputError("lesion instances must be labelled 1..N without gaps")
+    reference = _cyst_reference(images, np.asarray(liver, dtype=bool) & (instances == 0))
+    cysts, table = [], []
+    for label, score in enumerate(scores, start=1):
+        box = boxes[label]
+        voxels = instances[box] == label
+        cysts.append(_likely_cyst({name: image[box][voxels] for name, image in images.items()}, reference))
+        table.append(_describe(voxels, [b.start for b in box], label, float(score), cysts[-1], geometry))
+    return LesionResult(instances, [float(score) for score in scores], cysts, table)
+
+
 def working_spacing_kji_mm(spacing_kji_mm, min_diameter_mm: float) -> tuple[float, float, float]:
     """Detection grid spacing (mm, k-j-i): each axis finer than ``min_diameter_mm`` /
     :data:`WORK_SAMPLES_PER_DIAMETER` is coarsened to that, the others are kept."""
