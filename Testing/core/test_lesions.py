@@ -87,6 +87,21 @@ def test_polarity_follows_the_sequence():
     assert detect_lesions(dark.images, dark.liver, dark.geometry).count == 1
 
 
+def test_fat_inside_the_liver_mask_is_not_a_lesion_on_ct():
+    # a fissure's or the hilum's fat held by the liver mask is as dark against the liver as a
+    # metastasis on portal-venous CT, and round enough; its density (HU) tells it apart
+    case = make_case(balls=[Ball((60, 60, 50), 8.0), Ball((60, 85, 95), 8.0)], sequences=("hbp",), seed=4)
+    rng = np.random.default_rng(4)
+    ct = np.where(case.liver, 110.0, -100.0) + rng.normal(0.0, 10.0, case.geometry.shape)
+    ct[case.lesions == 1] = 50.0 + rng.normal(0.0, 10.0, int((case.lesions == 1).sum()))  # metastasis
+    ct[case.lesions == 2] = -90.0 + rng.normal(0.0, 10.0, int((case.lesions == 2).sum()))  # fat
+    result = detect_lesions({"ct": ct.astype(np.float32)}, case.liver, case.geometry)
+    assert result.count == 1 and (result.instances[case.lesions == 1] > 0).mean() > 0.8
+    assert not result.instances[case.lesions == 2].any()
+    as_mri = detect_lesions({"portal_venous": ct.astype(np.float32)}, case.liver, case.geometry)
+    assert as_mri.count == 2  # no absolute scale on MRI: both dark balls stay lesions
+
+
 def test_sequences_combine_and_cyst_is_flagged():
     balls = [Ball((60, 60, 50), 8.0), Ball((60, 85, 95), 8.0, cyst=True)]
     case = make_case(balls=balls, sequences=("t2", "dwi", "hbp"), seed=4)

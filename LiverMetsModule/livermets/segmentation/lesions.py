@@ -45,6 +45,8 @@ Method (no trained model; thresholds are in units of the liver's own robust spre
    liver's upper or lower surface, it must not be the partial volume of what lies beyond: the
    next slice there, outside the liver, must not hold clearly more of its contrast (a bright
    kidney or gallbladder under a T2 slice, air or lung over an hbp one).
+   On CT, an instance of fat density (median below :data:`FAT_HU`) is fat in a fissure, at the
+   hilum or focal fat that the liver mask holds, not a lesion: metastases and cysts are denser.
    Instances below ``min_score`` are dropped.
 7. Likely cyst: fluid-bright on t2 (>= :data:`CYST_T2_RATIO` x liver median) and not bright
    on dwi, when those sequences are given.
@@ -88,6 +90,7 @@ ONE_SLICE_RADIUS = 0.75    # instance of radius below this many slice spacings: 
 MAX_CONTINUATION = 0.4     # so its evidence beyond both ends / its contrast stays below this
 PARTIAL_VOLUME_RATIO = 1.5  # partial volume: the neighbour beyond the liver has this multiple of a voxel's evidence,
 MAX_EXPLAINED = 0.4         # and at most this fraction of an instance's voxels may be so explained
+FAT_HU = -20.0             # on CT, an instance whose median is below this (HU) is fat, not a lesion
 CYST_T2_RATIO = 2.5        # fluid: median t2 at least this many times the liver's
 CYST_DWI_MAX_Z = 1.0       # cysts are not brighter than liver on high-b dwi
 
@@ -179,6 +182,8 @@ def detect_lesions(images: dict[str, np.ndarray], liver: np.ndarray, geometry: G
             score *= _isolation(boxes[label], voxels, sharp, free, work_spacing)
         if score >= min_score:
             score *= _not_partial_volume(boxes[label], voxels, work_images, work_liver, work_spacing, sharp_sigma_mm)
+        if score >= min_score and "ct" in work_images:
+            score *= float(np.median(work_images["ct"][boxes[label]][voxels]) >= FAT_HU)
         if score >= min_score:
             kept.append((score, boxes[label], voxels, thresholds[label]))
     kept.sort(key=lambda item: -item[0])
