@@ -28,7 +28,7 @@ from LiverMetsLib import segmentations as seg
 
 BASE_COLUMNS = [("Lesion", "int"), ("Segment", "string"), ("Segment ID", "string"), ("Long axis (mm)", "double"),
                 ("Short axis (mm)", "double"), ("Volume (ml)", "double"), ("Confidence", "double"),
-                ("Status", "string"), ("Couinaud", "string"), ("Couinaud fractions", "string"),
+                ("Likely cyst", "string"), ("Status", "string"), ("Couinaud", "string"), ("Couinaud fractions", "string"),
                 ("Max 3D diameter (mm)", "double"), ("Vessel contact", "string")]
 ATTRIBUTE_SEGMENTATION = "LiverMets.SegmentationNodeID"
 ATTRIBUTE_RECIST_SEGMENT = "LiverMets.RecistSegmentID"
@@ -221,6 +221,7 @@ def updateLesionTable(segmentationNode, tableNode, geometry: Optional[Geometry] 
         core = measured.get("core") or {}
         values = [str(number), segment.GetName(), segmentId, f"{measured['long_axis_mm']:.2f}",
                   f"{measured['short_axis_mm']:.2f}", f"{measured['volume_ml']:.4f}", confidence or "nan",
+                  seg.getTag(segment, seg.TAG_LIKELY_CYST, ""),
                   seg.getTag(segment, seg.TAG_STATUS, "candidate"), "" if couinaud is None else str(couinaud),
                   couinaudFractionsText(core.get("couinaud")),
                   f"{core['max_diameter_3d_mm']:.2f}" if core else "nan",

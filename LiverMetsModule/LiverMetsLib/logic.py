@@ -105,8 +105,8 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
 
         ``lesions``: instance labels (0 background, 1..N) or a list of masks, all ``[k, j, i]`` on
         ``geometry``.  ``lesionTable``: optional per-lesion dicts in lesion order, as the core writes
-        them; their ``confidence`` (or the detector's ``score``) goes into the table, whose measurements
-        come from ``livermets.measure.lesions.measure_lesions``.  ``image`` adds the source volume, or pass an
+        them; their ``confidence`` (or the detector's ``score``) and ``likely_cyst`` go into the table,
+        whose measurements come from ``livermets.measure.lesions.measure_lesions``.  ``image`` adds the source volume, or pass an
         existing ``volumeNode`` (its grid must be ``geometry``'s).
         """
         if not isinstance(geometry, Geometry):
@@ -121,6 +121,7 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
         if confidences is None and lesionTable is not None and lesionTable:
             scores = [row.get("confidence", row.get("score")) for row in lesionTable]
             confidences = [float(score) for score in scores] if all(v is not None for v in scores) else None
+        likelyCysts = [bool(row.get("likely_cyst")) for row in lesionTable] if lesionTable else None
         for what, mask in (("liver", liver), ("portal vein", portal), ("hepatic veins", hepatic), ("IVC", ivc),
                            ("Couinaud", couinaud), ("image", image)):
             if mask is not None and tuple(np.shape(mask)) != geometry.shape:
@@ -128,7 +129,7 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
         created = []
         try:
             nodes = self._addStudyNodes(geometry, created, liver=liver, lesions=masks, portal=portal, hepatic=hepatic,
-                                        ivc=ivc, couinaud=couinaud, confidences=confidences,
+                                        ivc=ivc, couinaud=couinaud, confidences=confidences, likelyCysts=likelyCysts,
                                         image=image, sequence=sequence, volumeNode=volumeNode, name=name,
                                         progress=progress)
         except Exception:
@@ -140,7 +141,7 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
         return nodes
 
     def _addStudyNodes(self, geometry, created, *, liver, lesions, portal, hepatic, ivc, couinaud, confidences,
-                       image, sequence, volumeNode, name, progress) -> StudyNodes:
+                       likelyCysts, image, sequence, volumeNode, name, progress) -> StudyNodes:
         if image is not None:
             volumeNode = addVolumeNode(self.scene, image, geometry, f"{name} {sequence or 'image'}")
             created.append(volumeNode)
@@ -148,7 +149,8 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
         created.append(segmentationNode)
         report(progress, 0.1, "Adding segments")
         seg.fillStudySegments(segmentationNode, geometry, liver=liver, lesions=lesions, portal=portal,
-                              hepatic=hepatic, ivc=ivc, couinaud=couinaud, confidences=confidences)
+                              hepatic=hepatic, ivc=ivc, couinaud=couinaud, confidences=confidences,
+                              likelyCysts=likelyCysts)
         if volumeNode is not None:
             segmentationNode.SetNodeReferenceID(REFERENCE_SOURCE_VOLUME, volumeNode.GetID())
         if sequence:

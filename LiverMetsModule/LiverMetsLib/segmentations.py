@@ -35,6 +35,7 @@ TAG_LESION_NUMBER = "LiverMets.LesionNumber"
 TAG_STATUS = "LiverMets.Status"
 TAG_ORIGIN = "LiverMets.Origin"
 TAG_CONFIDENCE = "LiverMets.Confidence"
+TAG_LIKELY_CYST = "LiverMets.LikelyCyst"  # "yes" when the detector judged the lesion a likely cyst
 TAG_CONTENT_HASH = "LiverMets.ContentHash"
 TAG_USER_EDITED = "LiverMets.UserEdited"
 TAG_MEASUREMENTS = "LiverMets.Measurements"
@@ -373,9 +374,11 @@ def _checkMask(mask: Optional[np.ndarray], geometry: Geometry, what: str) -> Opt
 def fillStudySegments(segmentationNode, geometry: Geometry, *, liver: Optional[np.ndarray], lesions: LesionsInput = (),
                       portal: Optional[np.ndarray] = None, hepatic: Optional[np.ndarray] = None,
                       ivc: Optional[np.ndarray] = None, couinaud: Optional[np.ndarray] = None,
-                      confidences: Optional[Sequence[float]] = None, skipLesions: Iterable[int] = (),
-                      skipKinds: Iterable[str] = ()) -> list[str]:
+                      confidences: Optional[Sequence[float]] = None, likelyCysts: Optional[Sequence[bool]] = None,
+                      skipLesions: Iterable[int] = (), skipKinds: Iterable[str] = ()) -> list[str]:
     """Add the automatic segments to ``segmentationNode``; returns the new segment IDs.
+
+    ``confidences`` and ``likelyCysts`` (one per lesion, optional) become the lesion segments' tags.
 
     ``skipLesions`` are 0-based indices of ``lesions`` and ``skipKinds`` structure keys not to add
     (used when a re-run keeps the user's version).
@@ -388,13 +391,16 @@ def fillStudySegments(segmentationNode, geometry: Geometry, *, liver: Optional[n
         added.append(addSegment(segmentationNode, "liver", "Liver", "liver", cropOfMask(structures["liver"]), geometry,
                                 tags={TAG_ORIGIN: "automatic"}))
     masks = lesionCrops(lesions, geometry.shape)
-    if confidences is not None and len(confidences) != len(masks):
-        raise ValueError(f"{len(confidences)} lesion confidences given for {len(masks)} lesions")
+    for what, values in (("confidences", confidences), ("likely-cyst flags", likelyCysts)):
+        if values is not None and len(values) != len(masks):
+            raise ValueError(f"{len(values)} lesion {what} given for {len(masks)} lesions")
     for index, mask in enumerate(masks):
         if index in skipLesions:
             continue
+        cyst = likelyCysts is not None and bool(likelyCysts[index])
         added.append(addLesionSegment(segmentationNode, mask, geometry, origin="automatic",
-                                      confidence=None if confidences is None else confidences[index]))
+                                      confidence=None if confidences is None else confidences[index],
+                                      extraTags={TAG_LIKELY_CYST: "yes"} if cyst else None))
     for key in ("portal_vein", "hepatic_veins", "ivc"):
         if structures[key] is not None and key not in skipKinds:
             added.append(addSegment(segmentationNode, key, SEGMENT_NAMES[key], key, cropOfMask(structures[key]), geometry,

@@ -26,6 +26,7 @@ from livermets.measure import measure_result_dir
 from livermets.planning.plan import plan_result_dir
 from livermets.report.build import build_report
 from livermets.report.results import build_results, validate
+from livermets.report.tables import lesion_rows
 from phantom_result import truth_result_folder
 
 SCRIPT_NAME = "<script>alert(1)</script>"
@@ -180,6 +181,15 @@ def test_report_shows_every_number_of_the_results_file(case, tmp_path):
     for lesion in document["lesions"]:
         assert f"{lesion['recist_long_mm']:.1f}" in text
         assert f"Lesion {lesion['id']}" in text
+
+
+def test_the_likely_cyst_flag_is_a_column_when_the_detector_gave_it():
+    flagged = {"lesions": [{"id": 1, "volume_ml": 2.0, "likely_cyst": True},
+                           {"id": 2, "volume_ml": 1.0, "likely_cyst": False}]}
+    header, rows = lesion_rows(flagged)
+    column = header.index("Likely cyst")
+    assert [row[column] for row in rows] == ["yes", "no"]
+    assert "Likely cyst" not in lesion_rows({"lesions": [{"id": 1, "volume_ml": 2.0}]})[0]
 
 
 def test_patient_name_with_markup_is_shown_as_text(case, tmp_path):

@@ -86,7 +86,7 @@ def test_lesion_table_matches_the_arrays(scene, logic):
     truth = study(geometry)
     # Rows as the core's detector writes them (distances are measured by the table itself, see
     # test_resection_planning.py).
-    rows = [{"score": 0.91}, {"score": 0.42}]
+    rows = [{"score": 0.91, "likely_cyst": False}, {"score": 0.42, "likely_cyst": True}]
     nodes = logic.populateScene(geometry, liver=truth["liver"], lesions=truth["lesions"], couinaud=truth["couinaud"],
                                 lesionTable=rows)
     table = logic.tableRows(nodes.tableNode)
@@ -99,6 +99,7 @@ def test_lesion_table_matches_the_arrays(scene, logic):
         assert abs(float(row["Long axis (mm)"]) - 2 * radius_mm) <= max(geometry.spacing_mm)
         assert float(row["Short axis (mm)"]) <= float(row["Long axis (mm)"])
         assert float(row["Confidence"]) == pytest.approx(given["score"])
+        assert row["Likely cyst"] == ("yes" if given["likely_cyst"] else "")
         assert row["Status"] == "candidate"
         # Couinaud: the label under most of the lesion's voxels.
         values, counts = np.unique(truth["couinaud"][mask], return_counts=True)

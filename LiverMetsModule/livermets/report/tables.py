@@ -70,6 +70,7 @@ LESION_COLUMNS: list[tuple[str, str, Callable[[dict], Any], int]] = [
     ("To IVC", "mm", _nearest("ivc"), 1),
     ("To capsule", "mm", _nearest("capsule"), 1),
     ("Score", "", lambda lesion: lesion.get("score"), 2),
+    ("Likely cyst", "", lambda lesion: lesion.get("likely_cyst"), 0),
 ]
 PLAN_COLUMNS: list[tuple[str, str, Callable[[dict], Any], int]] = [
     ("Plan", "", _plan("status"), 0),
