@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lesion_metrics import dice, match_lesions
 from livermets.errors import InputError
 from livermets.geometry import Geometry
-from livermets.segmentation.filters import robust_center_spread
+from livermets.segmentation.filters import robust_center_spread, split_by_distance
 from livermets.segmentation.lesions import _plane_check, detect_lesions, working_spacing_kji_mm
 from synthetic_liver import Ball, Tube, make_case, two_tree_vessels
 
@@ -76,6 +76,13 @@ def test_touching_spheres_are_split():
         overlap = np.bincount(result.instances[case.lesions == label], minlength=3)[1:]
         assert overlap.max() >= 0.7 * (case.lesions == label).sum()
     assert len({np.bincount(result.instances[case.lesions == n]).argmax() for n in (1, 2)}) == 2
+
+
+def test_a_mask_filling_its_whole_array_is_labelled():
+    # split_by_distance numbers its pieces 1..N also when no background voxel is left in the array
+    # (it used to number them from the first sorted key, so such a mask came back as label 0)
+    labels = split_by_distance(np.ones((12, 12, 12), dtype=bool), (1.0, 1.0, 1.0), depth_mm=1.0)
+    assert labels.min() >= 1 and labels.max() == len(np.unique(labels))
 
 
 def test_polarity_follows_the_sequence():

@@ -407,9 +407,10 @@ def split_by_distance(mask: np.ndarray, spacing_kji_mm: Sequence[float], *, dept
                               spacing_kji_mm)
     flood = sitk.GetArrayFromImage(sitk.MorphologicalWatershedFromMarkers(relief, marker_image, False, True))
     parts, _ = connected_components(mask)
-    key = parts.astype(np.int64) * (int(flood.max()) + 1) + flood
-    _, labels = np.unique(np.where(mask, key, -1), return_inverse=True)
-    return labels.reshape(mask.shape).astype(np.int32)
+    key = parts[mask].astype(np.int64) * (int(flood.max()) + 1) + flood[mask]
+    labels = np.zeros(mask.shape, dtype=np.int32)
+    labels[mask] = np.searchsorted(np.unique(key), key) + 1  # 1..N in the order of (part, basin)
+    return labels
 
 
 def checked_images(images: dict, liver: np.ndarray, geometry: Geometry, *, task: str) -> dict[str, np.ndarray]:
