@@ -75,7 +75,6 @@ MIN_LIVER_ML, MAX_LIVER_ML = 150.0, 6000.0  # physiological range with margin (a
 # least on CHAOS, TotalSegmentator MR and the phantoms; lungs 0.04 / 1.3 at most)
 MIN_SIGNAL_SHARE, MIN_SIGNAL_NOISES = 0.08, 4.0
 LIVER_METHODS = ("combined", "network", "intensity")
-FAT_HU = -20.0  # CT: voxels below this (HU, smoothed at 1 mm) are fat of a fissure or the hilum, not liver
 MIN_AGREEMENT = 0.7  # Dice between the two methods' livers below which only the network's is used
 SURE_PROBABILITY = 0.9  # the intensity outline may cut the network's liver only where it is less sure
 MAX_HYPOTHESES = 3  # the winning intensity hypothesis and at most two runners-up, for the network's check
@@ -180,25 +179,6 @@ def n4_correct(
     inside = field_array[body] if body.any() else field_array
     field_array /= float(np.median(inside))
     return (positive / field_array).astype(np.float32)
-
-
-def _is_ct(image: np.ndarray, sequence: Optional[str]) -> bool:
-    """CT when named so; unnamed, when the image holds air values (1st percentile below -500)."""
-    return sequence == "ct" if sequence is not None else bool(np.percentile(image, 1) < -500)
-
-
-def _without_fat(mask: np.ndarray, image: np.ndarray, geometry: Geometry) -> np.ndarray:
-    """``mask`` without its voxels of fat density on the CT ``image`` (below :data:`FAT_HU` after
-    1 mm smoothing): the fat of the fissures and the hilum that the outline encloses. Liver
-    tissue, vessels and lesions are all denser; a voxel half liver, half fat at the capsule
-    (about 5 HU) stays. Every part is kept: a fissure may cut a lobe off on these voxels."""
-    where = np.argwhere(mask)
-    low, high = np.maximum(where.min(0) - 3, 0), np.minimum(where.max(0) + 4, mask.shape)
-    box = tuple(slice(a, b) for a, b in zip(low, high))
-    crop = Geometry(tuple(int(n) for n in high - low), geometry.spacing_ijk_mm, (0.0, 0.0, 0.0))  # spacing is all it needs
-    kept = mask.copy()
-    kept[box] &= _smooth(np.asarray(image[box], dtype=np.float32), crop, 1.0) >= FAT_HU
-    return kept
 
 
 def _smooth(image: np.ndarray, geometry: Geometry, sigma_mm: float) -> np.ndarray:
@@ -317,7 +297,7 @@ def intensity_model(
     """
     image = np.asarray(image)
     check_image(image, geometry)
-    is_ct = _is_ct(image, sequence)
+    is_ct = sequence == "ct" if sequence is not None else bool(np.percentile(image, 1) < -500)
     report(progress, 0.0, "liver: preparing working grid")
     work_geometry = working_geometry(geometry)
     source = morph.to_sitk(image.astype(np.float32), geometry)
@@ -533,8 +513,6 @@ def segment_liver(
     smoothed = _smooth(liver.astype(np.float32), work_geometry, 2.0)
     back = morph.resample_to(morph.to_sitk(smoothed, work_geometry), geometry)
     mask = morph.largest_component(sitk.GetArrayFromImage(back) >= 0.5, geometry)
-    if _is_ct(image, sequence):
-        mask = _without_fat(mask, image, geometry)
     mask = mask.astype(np.uint8)
     volume_ml = float(mask.sum()) * geometry.voxel_volume_ml
     if volume_ml < MIN_LIVER_ML:
