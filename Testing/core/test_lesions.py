@@ -109,6 +109,26 @@ def test_fat_inside_the_liver_mask_is_not_a_lesion_on_ct():
     assert as_mri.count == 2  # no absolute scale on MRI: both dark balls stay lesions
 
 
+def test_water_density_throughout_is_a_likely_cyst_on_ct():
+    # on portal-venous CT: a 5 HU ball is a likely cyst; a 50 HU metastasis is not, nor a necrotic
+    # one whose 10 HU centre has an enhancing 80 HU rim
+    balls = [Ball((60, 50, 45), 8.0), Ball((60, 50, 95), 8.0), Ball((60, 95, 70), 9.0)]
+    case = make_case(balls=balls, sequences=("hbp",), seed=5)
+    rng = np.random.default_rng(5)
+    ct = np.where(case.liver, 110.0, -100.0)
+    ct[case.lesions == 1], ct[case.lesions == 2] = 5.0, 50.0
+    points = np.argwhere(case.lesions == 3)
+    centre = points.mean(axis=0)
+    depth_mm = np.linalg.norm((points - centre) * np.asarray(case.geometry.spacing_mm), axis=1)
+    ct[tuple(points.T)] = np.where(depth_mm < 5.0, 10.0, 80.0)
+    ct += rng.normal(0.0, 10.0, case.geometry.shape)
+    result = detect_lesions({"ct": ct.astype(np.float32)}, case.liver, case.geometry)
+    assert result.count == 3
+    flags = {n: result.likely_cyst[int(np.bincount(result.instances[case.lesions == n]).argmax()) - 1]
+             for n in (1, 2, 3)}
+    assert flags == {1: True, 2: False, 3: False}
+
+
 def test_sequences_combine_and_cyst_is_flagged():
     balls = [Ball((60, 60, 50), 8.0), Ball((60, 85, 95), 8.0, cyst=True)]
     case = make_case(balls=balls, sequences=("t2", "dwi", "hbp"), seed=4)

@@ -49,7 +49,9 @@ Method (no trained model; thresholds are in units of the liver's own robust spre
    hilum or focal fat that the liver mask holds, not a lesion: metastases and cysts are denser.
    Instances below ``min_score`` are dropped.
 7. Likely cyst: fluid-bright on t2 (>= :data:`CYST_T2_RATIO` x liver median) and not bright
-   on dwi, when those sequences are given.
+   on dwi, when those sequences are given; on CT, of water density throughout its core (the
+   instance less one voxel of partial volume: median at most :data:`CYST_HU`, no part above
+   :data:`CYST_HU_HIGH`, so not a necrotic lesion's enhancing rim).
 """
 
 from __future__ import annotations
@@ -93,6 +95,8 @@ MAX_EXPLAINED = 0.4         # and at most this fraction of an instance's voxels 
 FAT_HU = -20.0             # on CT, an instance whose median is below this (HU) is fat, not a lesion
 CYST_T2_RATIO = 2.5        # fluid: median t2 at least this many times the liver's
 CYST_DWI_MAX_Z = 1.0       # cysts are not brighter than liver on high-b dwi
+CYST_HU = 20.0             # CT: a cyst's core has a median of at most this (HU, water density) ...
+CYST_HU_HIGH = 35.0        # ... and a 90th percentile of at most this (no enhancing part)
 
 
 @dataclass
@@ -202,7 +206,7 @@ def detect_lesions(images: dict[str, np.ndarray], liver: np.ndarray, geometry: G
     offset = np.asarray([b.start for b in box])
     scores = [round(float(score), 4) for score, _, _ in found]
     reference = _cyst_reference(images, liver & (crop == 0))
-    cysts = [_likely_cyst({name: image[lesion_box][voxels] for name, image in images.items()}, reference)
+    cysts = [_likely_cyst({name: image[lesion_box] for name, image in images.items()}, voxels, reference, spacing)
              for _, lesion_box, voxels in found]
     table = [_describe(voxels, offset + [b.start for b in lesion_box], n, scores[n - 1], cysts[n - 1], geometry)
              for n, (_, lesion_box, voxels) in enumerate(found, start=1)]
@@ -225,7 +229,8 @@ def describe_instances(instances: np.ndarray, scores: list[float], images: dict[
     for label, score in enumerate(scores, start=1):
         box = boxes[label]
         voxels = instances[box] == label
-        cysts.append(_likely_cyst({name: image[box][voxels] for name, image in images.items()}, reference))
+        cysts.append(_likely_cyst({name: image[box] for name, image in images.items()}, voxels, reference,
+                                  geometry.spacing_mm))
         table.append(_describe(voxels, [b.start for b in box], label, float(score), cysts[-1], geometry))
     return LesionResult(instances, [float(score) for score in scores], cysts, table)
 
@@ -619,23 +624,34 @@ def _blob_ratio(image: np.ndarray, center_kji, radius_mm: float, spacing) -> flo
 
 
 def _cyst_reference(images: dict[str, np.ndarray], parenchyma: np.ndarray) -> dict[str, tuple[float, float]]:
-    """Liver level and spread per sequence that can tell a cyst (t2, dwi), from ``parenchyma``."""
-    return {name: filters.robust_center_spread(images[name][parenchyma]) for name in ("t2", "dwi")
-            if name in images and parenchyma.any()}
+    """Liver level and spread per sequence that can tell a cyst (t2, dwi), from ``parenchyma``;
+    CT needs none (Hounsfield units are absolute) and is listed with (0, 1)."""
+    reference = {name: filters.robust_center_spread(images[name][parenchyma]) for name in ("t2", "dwi")
+                 if name in images and parenchyma.any()}
+    if "ct" in images:
+        reference["ct"] = (0.0, 1.0)
+    return reference
 
 
-def _likely_cyst(values: dict[str, np.ndarray], reference: dict[str, tuple[float, float]]) -> bool:
-    """Fluid-like: very bright on t2 and not bright on dwi (needs at least one of them);
-    ``values``: the lesion's voxel values per sequence, ``reference``: :func:`_cyst_reference`."""
+def _likely_cyst(crops: dict[str, np.ndarray], voxels: np.ndarray, reference: dict[str, tuple[float, float]],
+                 spacing) -> bool:
+    """Fluid-like: very bright on t2, not bright on dwi, of water density on ct (needs at least
+    one of them); ``crops``: each sequence over the lesion's box, ``voxels``: the lesion in it,
+    ``reference``: :func:`_cyst_reference`, ``spacing``: (k, j, i) mm."""
     if not reference:
         return False
     verdict = True
     if "t2" in reference:
         liver_t2 = reference["t2"][0]
-        verdict &= liver_t2 > 0 and float(np.median(values["t2"])) >= CYST_T2_RATIO * liver_t2
+        verdict &= liver_t2 > 0 and float(np.median(crops["t2"][voxels])) >= CYST_T2_RATIO * liver_t2
     if "dwi" in reference:
         center, spread = reference["dwi"]
-        verdict &= (float(np.median(values["dwi"])) - center) / spread <= CYST_DWI_MAX_Z
+        verdict &= (float(np.median(crops["dwi"][voxels])) - center) / spread <= CYST_DWI_MAX_Z
+    if "ct" in reference:
+        core = filters.morphology_mm(voxels, spacing, float(max(sorted(spacing)[:2])), "erode")
+        values = crops["ct"][core]
+        verdict &= values.size > 0 and float(np.median(values)) <= CYST_HU and \
+            float(np.percentile(values, 90)) <= CYST_HU_HIGH
     return bool(verdict)
 
 
