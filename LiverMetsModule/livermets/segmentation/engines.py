@@ -75,7 +75,7 @@ class SegmentationEngine:
         raise NotImplementedError
 
 
-def _canonical(images: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def canonical_images(images: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Only images under canonical names (a repeated contrast's ``_2`` copy is left out)."""
     return {name: image for name, image in images.items() if name in SEQUENCES}
 
@@ -142,7 +142,7 @@ def add_vessels_and_lesions(
     """Fill ``output``'s vessels (unless already set) and, if ``lesions``, its lesions inside
     ``output.liver``."""
     liver = np.asarray(output.liver, dtype=bool)
-    canonical = _canonical(images)
+    canonical = canonical_images(images)
     warnings = output.warnings
     if output.portal is None:
         report(progress, 0.0, "vessels")

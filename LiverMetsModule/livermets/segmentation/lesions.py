@@ -624,13 +624,10 @@ def _blob_ratio(image: np.ndarray, center_kji, radius_mm: float, spacing) -> flo
 
 
 def _cyst_reference(images: dict[str, np.ndarray], parenchyma: np.ndarray) -> dict[str, tuple[float, float]]:
-    """Liver level and spread per sequence that can tell a cyst (t2, dwi), from ``parenchyma``;
-    CT needs none (Hounsfield units are absolute) and is listed with (0, 1)."""
-    reference = {name: filters.robust_center_spread(images[name][parenchyma]) for name in ("t2", "dwi")
-                 if name in images and parenchyma.any()}
-    if "ct" in images:
-        reference["ct"] = (0.0, 1.0)
-    return reference
+    """Liver level and spread per sequence that can tell a cyst (t2, dwi), from ``parenchyma``
+    (CT needs none: Hounsfield units are absolute)."""
+    return {name: filters.robust_center_spread(images[name][parenchyma]) for name in ("t2", "dwi")
+            if name in images and parenchyma.any()}
 
 
 def _likely_cyst(crops: dict[str, np.ndarray], voxels: np.ndarray, reference: dict[str, tuple[float, float]],
@@ -638,7 +635,7 @@ def _likely_cyst(crops: dict[str, np.ndarray], voxels: np.ndarray, reference: di
     """Fluid-like: very bright on t2, not bright on dwi, of water density on ct (needs at least
     one of them); ``crops``: each sequence over the lesion's box, ``voxels``: the lesion in it,
     ``reference``: :func:`_cyst_reference`, ``spacing``: (k, j, i) mm."""
-    if not reference:
+    if not reference and "ct" not in crops:
         return False
     verdict = True
     if "t2" in reference:
@@ -647,7 +644,7 @@ def _likely_cyst(crops: dict[str, np.ndarray], voxels: np.ndarray, reference: di
     if "dwi" in reference:
         center, spread = reference["dwi"]
         verdict &= (float(np.median(crops["dwi"][voxels])) - center) / spread <= CYST_DWI_MAX_Z
-    if "ct" in reference:
+    if "ct" in crops:
         core = filters.morphology_mm(voxels, spacing, float(max(sorted(spacing)[:2])), "erode")
         values = crops["ct"][core]
         verdict &= values.size > 0 and float(np.median(values)) <= CYST_HU and \

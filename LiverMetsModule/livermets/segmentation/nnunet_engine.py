@@ -32,7 +32,12 @@ from livermets import sequences as seq
 from livermets.errors import InputError, NoLiverFoundError
 from livermets.progress import report, scaled
 from livermets.segmentation import filters
-from livermets.segmentation.engines import EngineOutput, SegmentationEngine, add_vessels_and_lesions
+from livermets.segmentation.engines import (
+    EngineOutput,
+    SegmentationEngine,
+    add_vessels_and_lesions,
+    canonical_images,
+)
 from livermets.segmentation.lesions import describe_instances
 
 LESION_WORDS = ("tumor", "tumour", "lesion", "cancer", "metasta")
@@ -162,7 +167,7 @@ class NnUNetEngine(SegmentationEngine):
             return False, f"the model folder {self.folder} does not exist"
         if importlib.util.find_spec(self.requires[0]) is None:
             return False, "the nnunetv2 package is not installed; install it with `pip install nnunetv2`"
-        if not any(any(self.folder.glob(f"fold_*/{name}")) for name in CHECKPOINTS):
+        if _trained_folds(self.folder) is None:
             return False, f"{self.folder} holds no trained fold (fold_*/{CHECKPOINTS[0]})"
         return True, ""
 
@@ -199,7 +204,7 @@ class NnUNetEngine(SegmentationEngine):
             renumber = np.zeros(int(parts["lesions"].max()) + 1, dtype=np.uint16)
             renumber[kept] = np.arange(1, len(kept) + 1)
             found = describe_instances(renumber[lesions], [parts["scores"][i - 1] for i in kept],
-                                       {k: v for k, v in named.items() if k in seq.SEQUENCES}, liver, geometry)
+                                       canonical_images(named), liver, geometry)
             output.lesions, output.lesion_table = found.instances, found.table
         add_vessels_and_lesions(output, named, geometry, progress=scaled(progress, 0.7, 1.0), timings=timings,
                                 lesions="lesions" not in parts)
@@ -213,6 +218,16 @@ class NnUNetEngine(SegmentationEngine):
         return output
 
 
+def _trained_folds(folder: Path) -> tuple[str, tuple] | None:
+    """``(checkpoint name, folds)``: the first of :data:`CHECKPOINTS` any ``fold_*`` of ``folder``
+    holds and the folds holding it (numbers, or "all"); None if no fold is trained."""
+    for checkpoint in CHECKPOINTS:
+        names = sorted(path.parent.name.removeprefix("fold_") for path in folder.glob(f"fold_*/{checkpoint}"))
+        if names:
+            return checkpoint, tuple(int(name) if name.isdigit() else name for name in names)
+    return None
+
+
 def _predict(folder: Path, channels: np.ndarray, geometry) -> tuple[np.ndarray, np.ndarray]:
     """nnU-Net's labels ``[k, j, i]`` and class probabilities ``(classes, k, j, i)`` for the
     stacked input ``channels`` ``(c, k, j, i)`` on ``geometry`` (every trained fold, mirroring
@@ -221,9 +236,7 @@ def _predict(folder: Path, channels: np.ndarray, geometry) -> tuple[np.ndarray, 
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
     device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
-    checkpoint = next(name for name in CHECKPOINTS if any(folder.glob(f"fold_*/{name}")))
-    folds = tuple(int(fold) if fold.isdigit() else fold for fold in
-                  sorted(path.parent.name.removeprefix("fold_") for path in folder.glob(f"fold_*/{checkpoint}")))
+    checkpoint, folds = _trained_folds(folder)
     with contextlib.redirect_stdout(sys.stderr):
         predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=True,
                                     perform_everything_on_device=device.type == "cuda", device=device,
