@@ -321,7 +321,8 @@ class LiverMetsLogic(ScriptedLoadableModuleLogic):
         entries = {entry.number: entry for entry in review.listLesions(segmentationNode, includeRejected=False)}
         table = [{"id": number, "volume_ml": round(entry.volume_ml, 3),
                   "longest_axial_diameter_mm": round(entry.longAxis_mm, 1), "score": entry.confidence,
-                  "status": entry.status, "user_edited": entry.userEdited}
+                  "status": entry.status, "user_edited": entry.userEdited,
+                  **({} if entry.likelyCyst is None else {"likely_cyst": entry.likelyCyst})}
                  for number, entry in sorted(entries.items())]
         sequences = [{"sequence": sequence, "source": "Slicer scene"}]
         volumeNode = self.sourceVolumeNode(segmentationNode)

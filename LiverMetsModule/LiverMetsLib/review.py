@@ -37,6 +37,7 @@ class LesionEntry:
     volume_ml: float
     longAxis_mm: float
     userEdited: bool
+    likelyCyst: Optional[bool] = None  # the detector's cyst flag; None for a lesion it did not judge (drawn by hand)
 
 
 @dataclass(frozen=True)
@@ -78,9 +79,11 @@ def listLesions(segmentationNode, *, includeRejected: bool = True) -> list[Lesio
             continue
         measured = lesionMeasurements(segmentationNode, segmentId)
         confidence = seg.getTag(segment, seg.TAG_CONFIDENCE)
+        # detected lesions carry a confidence; the cyst tag is set only on those judged cysts
+        likelyCyst = True if seg.getTag(segment, seg.TAG_LIKELY_CYST) == "yes" else (False if confidence else None)
         entries.append(LesionEntry(segmentId, segment.GetName(), int(seg.getTag(segment, seg.TAG_LESION_NUMBER, "0")),
                                    status, float(confidence) if confidence else None, measured["volume_ml"],
-                                   measured["long_axis_mm"], seg.isUserEdited(segmentationNode, segmentId)))
+                                   measured["long_axis_mm"], seg.isUserEdited(segmentationNode, segmentId), likelyCyst))
     return sorted(entries, key=lambda entry: entry.number)
 
 

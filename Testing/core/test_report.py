@@ -26,7 +26,7 @@ from livermets.measure import measure_result_dir
 from livermets.planning.plan import plan_result_dir
 from livermets.report.build import build_report
 from livermets.report.results import build_results, validate
-from livermets.report.tables import lesion_rows
+from livermets.report.tables import lesion_rows, liver_lines
 from phantom_result import truth_result_folder
 
 SCRIPT_NAME = "<script>alert(1)</script>"
@@ -190,6 +190,30 @@ def test_the_likely_cyst_flag_is_a_column_when_the_detector_gave_it():
     column = header.index("Likely cyst")
     assert [row[column] for row in rows] == ["yes", "no"]
     assert "Likely cyst" not in lesion_rows({"lesions": [{"id": 1, "volume_ml": 2.0}]})[0]
+
+
+def test_likely_cysts_are_counted_apart_when_the_detector_flagged_them(case, tmp_path):
+    result = tmp_path / "result"
+    shutil.copytree(case["result"], result)
+    segmentation = json.loads((result / "lesions.json").read_text())
+    assert len(segmentation["lesions"]) >= 2
+    for index, lesion in enumerate(segmentation["lesions"]):
+        lesion["likely_cyst"] = index == 0
+    (result / "lesions.json").write_text(json.dumps(segmentation))
+
+    document = build_results(result)
+    assert validate(document) == []
+    liver = document["liver"]
+    cyst = next(lesion for lesion in document["lesions"] if lesion["id"] == segmentation["lesions"][0]["id"])
+    assert liver["lesion_count"] == len(segmentation["lesions"])  # a flag is not a removal
+    assert liver["likely_cyst_count"] == 1
+    assert liver["tumour_volume_without_likely_cysts_ml"] == pytest.approx(
+        liver["tumour_volume_ml"] - cyst["volume_ml"], abs=1e-3)
+    assert ("Lesions", f"{liver['lesion_count']} (1 likely cyst)") in liver_lines(liver)
+
+    unflagged = build_results(case["result"])["liver"]
+    assert "likely_cyst_count" not in unflagged and "tumour_volume_without_likely_cysts_ml" not in unflagged
+    assert ("Lesions", str(unflagged["lesion_count"])) in liver_lines(unflagged)
 
 
 def test_patient_name_with_markup_is_shown_as_text(case, tmp_path):

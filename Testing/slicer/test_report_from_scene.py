@@ -43,3 +43,32 @@ def test_report_of_a_reviewed_phantom_study(scene, logic, tmp_path):
 def test_report_needs_a_study(logic, tmp_path):
     with pytest.raises(ValueError, match="segmentation"):
         logic.writeReport(None, str(tmp_path))
+
+
+def test_the_detectors_cyst_flags_reach_the_report(scene, logic, tmp_path):
+    from livermets.phantom import make_phantom
+
+    ph = make_phantom(0, variant="small", sequences=["hbp"])
+    count = int(ph.lesions.max())
+    rows = [{"score": 0.9, "likely_cyst": number == 1} for number in range(1, count + 1)]
+    nodes = logic.populateScene(ph.geometry, liver=ph.liver > 0, lesions=ph.lesions, image=ph.images["hbp"],
+                                sequence="hbp", lesionTable=rows)
+
+    logic.writeReport(nodes.segmentationNode, str(tmp_path / "case"))
+
+    results = json.loads((tmp_path / "case" / "report" / "results.json").read_text(encoding="utf-8"))
+    assert {lesion["id"]: lesion["likely_cyst"] for lesion in results["lesions"]} == {
+        number: number == 1 for number in range(1, count + 1)}
+    assert results["liver"]["lesion_count"] == count and results["liver"]["likely_cyst_count"] == 1
+    page = (tmp_path / "case" / "report" / "report.html").read_text(encoding="utf-8")
+    assert f"{count} (1 likely cyst)" in page
+
+
+def test_a_lesion_drawn_by_hand_is_not_judged_a_cyst_or_not(scene, logic):
+    from livermets.phantom import make_phantom
+    from LiverMetsLib import review
+
+    ph = make_phantom(0, variant="small", sequences=["hbp"])
+    nodes = logic.populateScene(ph.geometry, liver=ph.liver > 0, lesions=ph.lesions, image=ph.images["hbp"],
+                                sequence="hbp")
+    assert [entry.likelyCyst for entry in review.listLesions(nodes.segmentationNode)] == [None] * int(ph.lesions.max())

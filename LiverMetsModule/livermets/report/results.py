@@ -164,6 +164,7 @@ def build_results(result_dir: Path, *, case: Optional[dict] = None, measurements
         burden_pct = 100.0 * tumour_ml / volume_ml if volume_ml > 0 else 0.0
     liver = {"volume_ml": round(float(volume_ml), 2), "tumour_volume_ml": round(float(tumour_ml), 3),
              "tumour_burden_pct": round(float(burden_pct), 2), "lesion_count": len(lesions)}
+    liver.update(_likely_cyst_totals(lesions, float(tumour_ml)))
     for key, value in measurements.items():  # every other case-level measurement, as given
         if key not in ("lesions", "liver_volume_ml", *BOOKKEEPING_KEYS) and key not in liver:
             liver[key] = value
@@ -191,6 +192,18 @@ def build_results(result_dir: Path, *, case: Optional[dict] = None, measurements
         "disclaimer": DISCLAIMER,
     }
     return _finite(document)
+
+
+def _likely_cyst_totals(lesions: list[dict], tumour_ml: float) -> dict:
+    """``likely_cyst_count`` and ``tumour_volume_without_likely_cysts_ml`` (ml) when the detector
+    flagged lesions as likely cysts, else nothing: flagged lesions stay counted in ``lesion_count``
+    and ``tumour_volume_ml`` until a reader removes them."""
+    cysts = [lesion for lesion in lesions if lesion.get("likely_cyst") is True]
+    if not cysts:
+        return {}
+    cyst_ml = sum(float(lesion.get("volume_ml") or 0.0) for lesion in cysts)
+    return {"likely_cyst_count": len(cysts),
+            "tumour_volume_without_likely_cysts_ml": round(max(tumour_ml - cyst_ml, 0.0), 3)}
 
 
 def load_schema() -> dict:

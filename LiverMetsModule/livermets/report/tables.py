@@ -167,10 +167,18 @@ def liver_lines(liver: dict) -> list[tuple[str, str]]:
     lines = [("Liver volume", f"{format_number(liver['volume_ml'], 1)} ml"),
              ("Tumour volume", f"{format_number(liver['tumour_volume_ml'], 2)} ml"),
              ("Tumour burden", f"{format_number(liver['tumour_burden_pct'], 2)} %"),
-             ("Lesions", str(liver["lesion_count"]))]
-    shown = {"volume_ml", "tumour_volume_ml", "tumour_burden_pct", "lesion_count"}
+             ("Lesions", _lesion_count_text(liver))]
+    shown = {"volume_ml", "tumour_volume_ml", "tumour_burden_pct", "lesion_count", "likely_cyst_count"}
     lines.extend(field_line(key, value) for key, value in liver.items() if key not in shown)
     return lines
+
+
+def _lesion_count_text(liver: dict) -> str:
+    """"6", or "6 (1 likely cyst)" when the detector flagged cysts among them."""
+    count, cysts = liver["lesion_count"], liver.get("likely_cyst_count")
+    if not cysts:
+        return str(count)
+    return f"{count} ({cysts} likely cyst{'s' if cysts > 1 else ''})"
 
 
 def plan_lines(plan: Optional[dict]) -> list[tuple[str, str]]:
