@@ -313,9 +313,23 @@ class LiverMetsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return False
         with slicer.util.tryWithErrorDisplay(_("Installing {package} failed.").format(package=package),
                                              waitCursor=True):
+            if not self._torchInstalled():
+                return False
             slicer.util.pip_install(package)
             return True
         return False
+
+    @staticmethod
+    def _torchInstalled() -> bool:
+        """The engines' packages run on PyTorch: with the PyTorch extension present, PyTorch is
+        installed through it first, in the build for this computer's GPU (without the extension
+        pip brings its default build along with the package). False if the user declined."""
+        try:
+            import PyTorchUtils
+        except ImportError:
+            return True
+        torchLogic = PyTorchUtils.PyTorchUtilsLogic()
+        return torchLogic.torchInstalled() or torchLogic.installTorch(askConfirmation=True) is not None
 
     def onCancel(self) -> None:
         self._cancelRequested = True
