@@ -339,6 +339,38 @@ def test_partial_volume_of_an_organ_beyond_the_liver_is_not_a_lesion(sequence):
         assert not (result.instances[spot] > 0).any()
 
 
+def vessel_leaving_the_liver_scene(seed: int):
+    """T2, a liver on slices 2-11 of 7.5 mm (1.25 mm pixels), veins as bright as lesions: one runs
+    under the liver's last slice, outside it, and turns up into that slice, where its cross-section
+    is a round 8 mm spot as bright as the vein itself (not brighter beyond, as an organ's partial
+    volume would be); one 12 mm lesion inside the liver."""
+    shape, spacing = (14, 96, 96), np.array([7.5, 1.25, 1.25])
+    k, j, i = np.meshgrid(*[np.arange(n) * s for n, s in zip(shape, spacing)], indexing="ij")
+    liver = (((j - 60) / 55) ** 2 + ((i - 60) / 55) ** 2 <= 1) & (k >= 2 * 7.5) & (k <= 11 * 7.5)
+    image = np.where(liver, 100.0, 40.0).astype(np.float32)
+    vein_value = 190.0
+    spot = (k == 11 * 7.5) & ((j - 60) ** 2 + (i - 40) ** 2 <= 4.0 ** 2)
+    image[spot] = vein_value
+    image[(k == 12 * 7.5) & (np.abs(j - 60) <= 4.0) & (i >= 36.0)] = vein_value
+    lesion = liver & ((k - 6 * 7.5) ** 2 + (j - 60) ** 2 + (i - 80) ** 2 <= 6.0 ** 2)
+    image[lesion] = vein_value
+    image += np.random.default_rng(seed).normal(0.0, 5.0, shape).astype(np.float32)
+    geometry = Geometry(shape, tuple(float(s) for s in spacing[::-1]), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    return {"t2": image}, liver, geometry, lesion.astype(np.int32), spot
+
+
+def test_a_vein_leaving_through_the_liver_surface_is_not_a_lesion():
+    # where the vein crosses the liver's last slice it is as round and bright as a lesion, and the
+    # vein beyond is no brighter than that spot; it is told apart by standing out from what lies
+    # around it beyond the liver as much as the spot stands out from the liver
+    for seed in (1, 2, 3):
+        images, liver, geometry, lesions, spot = vessel_leaving_the_liver_scene(seed)
+        result = detect_lesions(images, liver, geometry)
+        match = match_lesions(lesions, result.instances, geometry)
+        assert match.detected == [True], f"seed {seed}: the lesion was lost"
+        assert not (result.instances[spot] > 0).any(), f"seed {seed}: the vein's cross-section was reported"
+
+
 def test_lesions_inserted_in_a_real_t2_liver(shared_data):
     # CHAOS chaos01 (Kavur et al. 2021), 7.7 mm slices, with the lesions of Testing/evaluate_lesions.py:
     # every lesion of 10 mm or more is found, the 20 mm one included (its centroid falls where the

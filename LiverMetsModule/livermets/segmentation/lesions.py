@@ -44,7 +44,9 @@ Method (no trained model; thresholds are in units of the liver's own robust spre
    there with :data:`MAX_CONTINUATION` of its contrast). Where the instance lies against the
    liver's upper or lower surface, it must not be the partial volume of what lies beyond: the
    next slice there, outside the liver, must not hold clearly more of its contrast (a bright
-   kidney or gallbladder under a T2 slice, air or lung over an hbp one).
+   kidney or gallbladder under a T2 slice, air or lung over an hbp one), nor stand out from its
+   own surroundings there as much as the instance stands out from the liver (a vein leaving the
+   liver, crossing its last slice).
    On CT, an instance of fat density (median below :data:`FAT_HU`) is fat in a fissure, at the
    hilum or focal fat that the liver mask holds, not a lesion: metastases and cysts are denser.
    Instances below ``min_score`` are dropped.
@@ -91,6 +93,7 @@ MAX_THICK_ATTACHMENT = 1.0  # ... may hold at most this many instance volumes
 ONE_SLICE_RADIUS = 0.75    # instance of radius below this many slice spacings: it cannot fill both neighbours,
 MAX_CONTINUATION = 0.4     # so its evidence beyond both ends / its contrast stays below this
 PARTIAL_VOLUME_RATIO = 1.5  # partial volume: the neighbour beyond the liver has this multiple of a voxel's evidence,
+LOCAL_PARTIAL_VOLUME_RATIO = 1.0  # ... or this multiple of its contrast to the liver around it, over its own surroundings
 MAX_EXPLAINED = 0.4         # and at most this fraction of an instance's voxels may be so explained
 FAT_HU = -20.0             # on CT, an instance whose median is below this (HU) is fat, not a lesion
 CYST_T2_RATIO = 2.5        # fluid: median t2 at least this many times the liver's
@@ -383,11 +386,15 @@ def _not_partial_volume(box, voxels: np.ndarray, images: dict[str, np.ndarray], 
     beyond it (up to about half on thick slices, more where slice profiles overlap or the slices
     were interpolated), so an organ of lesion-like contrast there makes a lesion-like spot. A
     voxel of an end slice is *explained* when the voxel at the same in-plane place on the next
-    slice is outside ``liver`` and has :data:`PARTIAL_VOLUME_RATIO` times its evidence or more
-    (evidence as for the boundaries, ``sigma_mm``, but also outside the liver, on a crop around
-    the instance); a lesion at that surface as dark (or bright) as what lies beyond is not
-    explained. Instances with more than :data:`MAX_EXPLAINED` of their voxels explained are
-    dropped; slice axis: the largest spacing."""
+    slice is outside ``liver`` and either has :data:`PARTIAL_VOLUME_RATIO` times its evidence or
+    more, or stands out from the surroundings there (their lower quartile, on a ring as wide as
+    the instance's radius: below a vein running through the ring) by
+    :data:`LOCAL_PARTIAL_VOLUME_RATIO` times the voxel's own contrast to the liver around it, or
+    more (a vein that leaves the liver through its last slice is no brighter beyond it, but it is
+    a structure there). Evidence as for the boundaries, ``sigma_mm``, but also outside the liver,
+    on a crop around the instance. A lesion at that surface as dark (or bright) as an even
+    outside is not explained. Instances with more than :data:`MAX_EXPLAINED` of their voxels
+    explained are dropped; slice axis: the largest spacing."""
     axis = int(np.argmax(spacing))
     voxels_k, liver_k = np.moveaxis(voxels, axis, 0), np.moveaxis(liver, axis, 0)  # slice axis first
     first = box[axis].start
@@ -409,14 +416,31 @@ def _not_partial_volume(box, voxels: np.ndarray, images: dict[str, np.ndarray], 
     across = filters.combined_evidence({name: image[crop] for name, image in images.items()}, liver[crop], spacing,
                                        lesion_polarity, quieter_side=True, sigma_mm=sigma_mm,
                                        support=np.ones(liver[crop].shape, dtype=bool))
-    across_k = np.moveaxis(across, axis, 0)
+    across_k, liver_crop_k = np.moveaxis(across, axis, 0), np.moveaxis(liver[crop], axis, 0)
     inner = tuple(slice(b.start - c.start, b.stop - c.start) for a, (b, c) in enumerate(zip(box, crop)) if a != axis)
+    plane_spacing = np.delete(np.asarray(spacing, dtype=float), axis)
     explained = np.zeros(voxels_k.shape, dtype=bool)
     for end, beyond in ends:
-        here = across_k[first + end - crop[axis].start][inner]
-        there = across_k[beyond - crop[axis].start][inner]
-        explained[end] |= voxels_k[end] & ~liver_k[beyond][plane] & (there >= PARTIAL_VOLUME_RATIO * here)
+        here_k, there_k = first + end - crop[axis].start, beyond - crop[axis].start
+        section = np.zeros(liver_crop_k[here_k].shape, dtype=bool)
+        section[inner] = voxels_k[end]
+        ring = _ring(section, plane_spacing)
+        inside = ring & liver_crop_k[here_k]
+        here, there = across_k[here_k], across_k[there_k]
+        local_here = here - (float(np.median(here[inside])) if inside.any() else 0.0)
+        local_there = there - float(np.percentile(there[ring], 25))
+        beyond_liver = section & ~liver_crop_k[there_k]
+        explained[end] |= (beyond_liver & ((there >= PARTIAL_VOLUME_RATIO * here) |
+                                           (local_there >= LOCAL_PARTIAL_VOLUME_RATIO * local_here)))[inner]
     return _sigmoid((MAX_EXPLAINED - explained.sum() / voxels.sum()) / 0.05)
+
+
+def _ring(section: np.ndarray, spacing) -> np.ndarray:
+    """The surroundings of a 2D ``section`` (pixel ``spacing`` in mm): from one pixel beyond it out
+    to its area-equivalent radius (at least two pixels)."""
+    radius_mm = max(float(np.sqrt(section.sum() * np.prod(spacing) / np.pi)), 2 * float(max(spacing)))
+    wide = filters.morphology_mm(section[None], (radius_mm + 1.0, *spacing), radius_mm, "dilate")[0]
+    return wide & ~binary_morphology(section[None], [0, 1, 1], "dilate")[0]
 
 
 def _plane_shape(plane: np.ndarray, spacing, within: np.ndarray | None = None) -> tuple[float, float]:
