@@ -20,9 +20,9 @@ Method
    largest component, holes filled slice by slice.
 3. MRI only: N4 bias-field correction on a shrunk copy (Tustison et al. 2010,
    doi:10.1109/TMI.2010.2046908).
-4. Liver intensity hypotheses: the peaks of the intensity histogram of *homogeneous* voxels
-   deep inside the patient's right half (RAS +x is the patient's right), each with its left /
-   right half widths (to the half maximum or the next valley) as spreads.
+4. Liver intensity hypotheses: the peaks and shoulders of the intensity histogram of
+   *homogeneous* voxels deep inside the patient's right half (RAS +x is the patient's right),
+   each with its left / right half widths (to the half maximum or the next valley) as spreads.
 5. For each hypothesis: band = mode +- 2.5 spreads; an opening (6 mm) cuts thin bridges to
    spleen, stomach, heart, kidney and body wall; the component holding most seed voxels is kept
    and regrown inside the band. While that organ is implausible (volume, share on the patient's
@@ -58,6 +58,7 @@ from livermets.segmentation import morphology as morph
 # (band half width in spreads of the mode, opening radius mm), tried in order until the organ
 # separated from its neighbours is plausible
 SEPARATION_STEPS = ((2.5, 6.0), (2.5, 10.0), (1.5, 6.0), (1.5, 10.0))
+SHOULDER_BINS = 4  # a histogram shoulder counts as a mode this many bins (of 160) or more from every peak
 BAND_SDS = 2.5  # default half width of the liver intensity band, in spreads of its mode
 INTERIOR_MARGIN_MM = 4.0  # the organ's interior, sampled to widen the band, is this far inside
 INTERIOR_PERCENTILES = (5.0, 95.0)
@@ -202,11 +203,14 @@ def _local_sd(image: np.ndarray, geometry: Geometry, radius_mm: float) -> np.nda
 def _histogram_modes(
     values: np.ndarray, low: float, high: float, *, bins: int = 160, max_modes: int = 4
 ) -> list[tuple[float, float, float]]:
-    """Peaks of the smoothed histogram of ``values``: ``(centre, sigma_low, sigma_high)`` each.
+    """Peaks and shoulders of the smoothed histogram of ``values``: ``(centre, sigma_low,
+    sigma_high)`` each.
 
-    A peak's half widths are measured down to half its height or to the valley next to it,
-    whichever comes first, and converted to Gaussian sigmas (HWHM / 1.1774). Peaks lower than
-    10 % of the highest are ignored; the highest peaks come first.
+    A shoulder is a tissue too close to a more frequent one to make a maximum of its own: a
+    maximum of the histogram's downward curvature more than :data:`SHOULDER_BINS` bins from every
+    peak. Half widths are measured down to half the height or to the next valley (or rise),
+    whichever comes first, and converted to Gaussian sigmas (HWHM / 1.1774). Modes lower than
+    10 % of the highest peak are ignored; the peaks come first, highest first, then the shoulders.
     """
     hist, edges = np.histogram(values, bins=bins, range=(low, high))
     kernel = np.exp(-0.5 * (np.arange(-6, 7) / 2.0) ** 2)
@@ -217,8 +221,16 @@ def _histogram_modes(
         for b in range(1, bins - 1)
         if hist[b] >= hist[b - 1] and hist[b] > hist[b + 1] and hist[b] >= 0.1 * hist.max()
     ]
+    curvature = np.zeros_like(hist)
+    curvature[1:-1] = 2 * hist[1:-1] - hist[:-2] - hist[2:]
+    shoulders = [
+        b
+        for b in range(2, bins - 2)
+        if curvature[b] > 0 and curvature[b] >= curvature[b - 1] and curvature[b] > curvature[b + 1]
+        and hist[b] >= 0.1 * hist.max() and all(abs(b - p) > SHOULDER_BINS for p in peaks)
+    ]
     modes = []
-    for peak in sorted(peaks, key=lambda b: -hist[b])[:max_modes]:
+    for peak in (sorted(peaks, key=lambda b: -hist[b]) + sorted(shoulders, key=lambda b: -hist[b]))[:max_modes]:
         half = hist[peak] / 2.0
         left = peak
         while left > 0 and hist[left - 1] > half and hist[left - 1] <= hist[left]:
