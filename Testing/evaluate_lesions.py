@@ -9,6 +9,9 @@ Cases
   isolate lesion detection from liver segmentation. The few focal lesions these livers already
   hold (:data:`REAL_FINDINGS_KJI`) get no inserted lesion and count neither as hits nor as false
   positives; the summary also gives the false positives counting them.
+* ``chaos-pipeline``: the same cases through the whole ``segment`` pipeline (the liver segmented
+  from the image, not the manual label, as a user gets it); the liver's Dice against the manual
+  label is printed with each case.
 * ``phantom``: LiverMets phantoms (``livermets.phantom.make_phantom``) for several seeds,
   sequence sets and the thick-slice variant, using the phantom's own liver and lesion truth.
 * ``ct``: one portal-venous CT phantom on a 512 x 512 x 150 grid (0.78 x 0.63 x 1.6 mm), the
@@ -22,7 +25,7 @@ Cases
 * ``vessels``: portal and hepatic (+ IVC) Dice per tree on the phantoms (portal-venous and hbp).
 * ``seeded``: one-click time on a 256 x 256 x 100 grid and one-click Dice on every phantom lesion.
 
-Usage: ``python Testing/evaluate_lesions.py [--data DIR] [--cases chaos phantom ct vessels seeded] [--seeds 1 2 3]``
+Usage: ``python Testing/evaluate_lesions.py [--data DIR] [--cases chaos chaos-pipeline phantom ct vessels seeded] [--seeds 1 2 3]``
 """
 
 from __future__ import annotations
@@ -40,10 +43,11 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "LiverMetsModule"))
 
 from lesion_metrics import dice, match_lesions, vessel_dice
-from livermets.geometry import Geometry
+from livermets.geometry import Geometry, Volume
 from livermets.labels import PHANTOM_LABELS
 from livermets.segmentation.filters import distance_inside_mm
 from livermets.segmentation.lesions import detect_lesions
+from livermets.segmentation.pipeline import segment
 from livermets.segmentation.seeded import segment_lesion_from_seed
 from livermets.segmentation.vessels import segment_vessels
 from synthetic_liver import Ball, grid_mm, make_case
@@ -216,15 +220,15 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data")
     parser.add_argument("--cases", nargs="+", default=["chaos", "phantom", "vessels", "seeded"],
-                        choices=["chaos", "phantom", "ct", "vessels", "seeded"])
+                        choices=["chaos", "chaos-pipeline", "phantom", "ct", "vessels", "seeded"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3], help="phantom seeds")
     parser.add_argument("--min-score", type=float, default=0.5, help="detect_lesions min_score (0..1)")
     parser.add_argument("--with-vessels", action="store_true",
                         help="pass segment_vessels' mask to detect_lesions, as the pipeline does")
     args = parser.parse_args(argv)
     built = list(phantoms(args.seeds)) if set(args.cases) & {"phantom", "vessels", "seeded"} else []
-    for group in [g for g in args.cases if g in ("chaos", "phantom", "ct")]:
-        if group == "chaos":
+    for group in [g for g in args.cases if g in ("chaos", "chaos-pipeline", "phantom", "ct")]:
+        if group.startswith("chaos"):
             source = chaos_cases(args.data)
         elif group == "phantom":
             source = phantom_cases(built)
@@ -233,23 +237,29 @@ def main(argv=None) -> int:
         rows = []
         for name, images, liver, geometry, truth, cysts, ignore in source:
             start = time.perf_counter()
-            vessels = None
-            if args.with_vessels:
-                found = segment_vessels(images, liver, geometry)
-                vessels = found.portal | found.hepatic
-            result = detect_lesions(images, liver, geometry, vessels=vessels, min_score=args.min_score)
+            liver_text = ""
+            if group == "chaos-pipeline":
+                found = segment({name: Volume(image, geometry) for name, image in images.items()})
+                instances, likely_cyst = found.lesions, [bool(row.get("likely_cyst")) for row in found.lesion_table]
+                liver_text = f"liver Dice {dice(liver, found.liver > 0):.3f}  "
+            else:
+                vessels = None
+                if args.with_vessels:
+                    found = segment_vessels(images, liver, geometry)
+                    vessels = found.portal | found.hepatic
+                result = detect_lesions(images, liver, geometry, vessels=vessels, min_score=args.min_score)
+                instances, likely_cyst = result.instances, result.likely_cyst
             seconds = time.perf_counter() - start
-            match = match_lesions(truth, result.instances, geometry, ignore=ignore)
-            on_findings = match_lesions(truth, result.instances, geometry, ignore=cysts).false_positives \
+            match = match_lesions(truth, instances, geometry, ignore=ignore)
+            on_findings = match_lesions(truth, instances, geometry, ignore=cysts).false_positives \
                 - match.false_positives
-            cyst_flags = [flag for n, flag in enumerate(result.likely_cyst, 1)
-                          if cysts[result.instances == n].mean() > 0.5]
+            cyst_flags = [flag for n, flag in enumerate(likely_cyst, 1) if cysts[instances == n].mean() > 0.5]
             rows.append((match, cyst_flags, on_findings))
             print(f"{name:36s} lesions {len(match.detected):2d}  sens {match.sensitivity():.2f}  "
                   f"sens>=5mm {_fmt(match.sensitivity(5.0))}  sens>=10mm {_fmt(match.sensitivity(10.0))}  "
                   f"FP {match.false_positives}{f' (+{on_findings} on real findings)' if on_findings else ''} "
                   f"Dice {match.lesion_dice:.3f}  detected-Dice {_fmt(match.detected_dice)}  "
-                  f"cyst flagged {sum(cyst_flags)}/{len(cyst_flags)}  {seconds:.1f} s")
+                  f"cyst flagged {sum(cyst_flags)}/{len(cyst_flags)}  {liver_text}{seconds:.1f} s")
             missed = [round(d, 1) for d, hit in zip(match.truth_diameters_mm, match.detected) if not hit]
             if missed:
                 print(f"{'':36s} missed diameters (mm): {missed}")
