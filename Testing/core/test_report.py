@@ -216,6 +216,16 @@ def test_likely_cysts_are_counted_apart_when_the_detector_flagged_them(case, tmp
     assert ("Lesions", str(unflagged["lesion_count"])) in liver_lines(unflagged)
 
 
+def test_the_couinaud_landmarks_stay_in_the_results_file():
+    # the anatomical points the segments were built from are for software; the report's liver
+    # table shows the lesions per segment instead
+    liver = {"volume_ml": 1500.0, "tumour_volume_ml": 10.0, "tumour_burden_pct": 0.67, "lesion_count": 2,
+             "lesions_per_segment": {"7": 2}}
+    landmarks = dict(liver, couinaud_landmarks={"ivc_point_ras": [20.8, -29.9, -0.9]})
+    assert liver_lines(landmarks) == liver_lines(liver)
+    assert ("Lesions per segment", "7: 2") in liver_lines(liver)
+
+
 def test_patient_name_with_markup_is_shown_as_text(case, tmp_path):
     files = build_report(case["result"], tmp_path, pdf=True, dicom_dir=case["dicom_script"], pictures=False)
     html_text = files.html.read_text(encoding="utf-8")

@@ -57,7 +57,8 @@ def measure_result_dir(result_dir, *, landmarks: Optional[CouinaudLandmarks] = N
               **liver_summary(arrays.liver, arrays.lesions, arrays.geometry, lesions),
               "couinaud_method": method,
               "couinaud_landmarks": None if found is None else found.to_dict(),
-              "ivc_source": "explicit mask" if arrays.ivc is not None else "estimated from label 4",
+              "ivc_source": "from ivc.nii.gz" if arrays.ivc is not None
+              else "estimated from the hepatic veins and IVC label",
               "lesions": lesions}
     if couinaud is not None and not use_existing:
         write_label(couinaud, arrays.geometry, folder / "couinaud.nii.gz")

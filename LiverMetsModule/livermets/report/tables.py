@@ -162,6 +162,11 @@ def field_line(key: str, value: Any) -> tuple[str, str]:
     return key.replace("_", " ").capitalize(), format_value(value)
 
 
+# results.json fields kept for software, not for the reader: the anatomical points (RAS mm) the
+# Couinaud segments were built from
+NOT_FOR_READING = {"couinaud_landmarks"}
+
+
 def liver_lines(liver: dict) -> list[tuple[str, str]]:
     """Whole-liver figures: volume, tumour volume and burden, lesion count, then any other field."""
     lines = [("Liver volume", f"{format_number(liver['volume_ml'], 1)} ml"),
@@ -169,7 +174,7 @@ def liver_lines(liver: dict) -> list[tuple[str, str]]:
              ("Tumour burden", f"{format_number(liver['tumour_burden_pct'], 2)} %"),
              ("Lesions", _lesion_count_text(liver))]
     shown = {"volume_ml", "tumour_volume_ml", "tumour_burden_pct", "lesion_count", "likely_cyst_count"}
-    lines.extend(field_line(key, value) for key, value in liver.items() if key not in shown)
+    lines.extend(field_line(key, value) for key, value in liver.items() if key not in shown | NOT_FOR_READING)
     return lines
 
 
