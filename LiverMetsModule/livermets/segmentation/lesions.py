@@ -428,7 +428,7 @@ def _not_partial_volume(box, voxels: np.ndarray, images: dict[str, np.ndarray], 
         inside = ring & liver_crop_k[here_k]
         here, there = across_k[here_k], across_k[there_k]
         local_here = here - (float(np.median(here[inside])) if inside.any() else 0.0)
-        local_there = there - float(np.percentile(there[ring], 25))
+        local_there = there - (float(np.percentile(there[ring], 25)) if ring.any() else 0.0)
         beyond_liver = section & ~liver_crop_k[there_k]
         explained[end] |= (beyond_liver & ((there >= PARTIAL_VOLUME_RATIO * here) |
                                            (local_there >= LOCAL_PARTIAL_VOLUME_RATIO * local_here)))[inner]
