@@ -440,7 +440,7 @@ def _ring(section: np.ndarray, spacing) -> np.ndarray:
     to its area-equivalent radius (at least two pixels)."""
     radius_mm = max(float(np.sqrt(section.sum() * np.prod(spacing) / np.pi)), 2 * float(max(spacing)))
     wide = filters.morphology_mm(section[None], (radius_mm + 1.0, *spacing), radius_mm, "dilate")[0]
-    return wide & ~binary_morphology(section[None], [0, 1, 1], "dilate")[0]
+    return wide & ~binary_morphology(section[None], [1, 1, 0], "dilate")[0]
 
 
 def _plane_shape(plane: np.ndarray, spacing, within: np.ndarray | None = None) -> tuple[float, float]:
