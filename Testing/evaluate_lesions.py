@@ -11,7 +11,9 @@ Cases
   positives; the summary also gives the false positives counting them.
 * ``chaos-pipeline``: the same cases through the whole ``segment`` pipeline (the liver segmented
   from the image, not the manual label, as a user gets it); the liver's Dice against the manual
-  label is printed with each case.
+  label is printed with each case. The shipped liver network was trained on these livers (with
+  other inserted lesions): ``--liver-folds DIR`` gives each case the cross-validation network that
+  held it out (``DIR/*/liver_net.json`` and ``.npz``, from ``Testing/train_liver_net.py --holdout``).
 * ``phantom``: LiverMets phantoms (``livermets.phantom.make_phantom``) for several seeds,
   sequence sets and the thick-slice variant, using the phantom's own liver and lesion truth.
 * ``ct``: one portal-venous CT phantom on a 512 x 512 x 150 grid (0.78 x 0.63 x 1.6 mm), the
@@ -25,12 +27,14 @@ Cases
 * ``vessels``: portal and hepatic (+ IVC) Dice per tree on the phantoms (portal-venous and hbp).
 * ``seeded``: one-click time on a 256 x 256 x 100 grid and one-click Dice on every phantom lesion.
 
-Usage: ``python Testing/evaluate_lesions.py [--data DIR] [--cases chaos chaos-pipeline phantom ct vessels seeded] [--seeds 1 2 3]``
+Usage: ``python Testing/evaluate_lesions.py [--data DIR] [--cases chaos chaos-pipeline phantom ct vessels seeded]
+[--seeds 1 2 3] [--liver-folds DIR]``
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -45,15 +49,15 @@ sys.path.insert(0, str(HERE.parent / "LiverMetsModule"))
 from lesion_metrics import dice, match_lesions, vessel_dice
 from livermets.geometry import Geometry, Volume
 from livermets.labels import PHANTOM_LABELS
-from livermets.segmentation.filters import distance_inside_mm
 from livermets.segmentation.lesions import detect_lesions
 from livermets.segmentation.pipeline import segment
 from livermets.segmentation.seeded import segment_lesion_from_seed
 from livermets.segmentation.vessels import segment_vessels
-from synthetic_liver import Ball, grid_mm, make_case
+from synthetic_liver import grid_mm, make_case, place_balls
 
 DIAMETERS_MM = (6.0, 8.0, 10.0, 14.0, 20.0, 30.0)
 CYST_DIAMETER_MM = 12.0
+LESION_SIZES = [(d, False) for d in DIAMETERS_MM] + [(CYST_DIAMETER_MM, True)]
 # Focal findings already present in the "healthy" CHAOS livers, found by reviewing every
 # detection on the unmodified T2 images by eye (not a radiologist's read): round, sharply
 # bounded, T2-bright lesions (two with a target look in chaos15; a fluid-bright oval and a round
@@ -65,33 +69,6 @@ REAL_FINDINGS_KJI = {
 }
 
 
-def place_balls(liver: np.ndarray, geometry: Geometry, rng: np.random.Generator,
-                avoid: np.ndarray | None = None) -> list[Ball]:
-    """Non-overlapping lobulated lesions with centres inside the liver and at least their radius
-    plus 4 mm away from ``avoid``; a quarter of them reach the capsule (centre closer to the
-    surface than the radius)."""
-    spacing = np.asarray(geometry.spacing_mm)
-    depth = distance_inside_mm(liver, spacing)
-    clearance = distance_inside_mm(~avoid, spacing) if avoid is not None and avoid.any() else None
-    balls: list[Ball] = []
-    sizes = [(d, False) for d in DIAMETERS_MM] + [(CYST_DIAMETER_MM, True)]
-    for index, (diameter, cyst) in enumerate(sizes):
-        radius = diameter / 2
-        subcapsular = index % 4 == 1
-        low, high = (0.3 * radius, 0.9 * radius) if subcapsular else (radius + 2.0, np.inf)
-        allowed = (depth >= low) & (depth <= high)
-        if clearance is not None:
-            allowed &= clearance > radius + 4.0
-        candidates = np.argwhere(allowed)
-        for _ in range(200):
-            center = candidates[rng.integers(len(candidates))] * spacing
-            if all(np.linalg.norm(center - np.asarray(b.center_mm)) > radius + b.radius_mm + 4 for b in balls):
-                balls.append(Ball(tuple(float(c) for c in center), radius, cyst=cyst,
-                                  irregularity=0.15, shape_seed=int(rng.integers(1 << 30))))
-                break
-    return balls
-
-
 def chaos_cases(data: Path):
     for image_path in sorted((data / "chaos_t2").glob("chaos*_t2spir.nii.gz")):
         name = image_path.name.split("_")[0]
@@ -101,7 +78,7 @@ def chaos_cases(data: Path):
         liver = labels == 1
         findings = _spheres(REAL_FINDINGS_KJI.get(name, []), geometry)
         rng = np.random.default_rng(int(name[-2:]))
-        balls = place_balls(liver, geometry, rng, avoid=findings)
+        balls = place_balls(liver, geometry, rng, LESION_SIZES, avoid=findings)
         case = make_case(geometry=geometry, balls=balls, sequences=("t2",), liver=liver,
                          background={"t2": sitk.GetArrayFromImage(image).astype(np.float32)}, seed=int(name[-2:]))
         liver = liver | (case.lesions > 0)  # the organ mask includes lesions bulging at the capsule
@@ -225,7 +202,10 @@ def main(argv=None) -> int:
     parser.add_argument("--min-score", type=float, default=0.5, help="detect_lesions min_score (0..1)")
     parser.add_argument("--with-vessels", action="store_true",
                         help="pass segment_vessels' mask to detect_lesions, as the pipeline does")
+    parser.add_argument("--liver-folds", type=Path,
+                        help="chaos-pipeline: the cross-validation liver networks that held each case out")
     args = parser.parse_args(argv)
+    folds = fold_weights(args.liver_folds) if args.liver_folds else {}
     built = list(phantoms(args.seeds)) if set(args.cases) & {"phantom", "vessels", "seeded"} else []
     for group in [g for g in args.cases if g in ("chaos", "chaos-pipeline", "phantom", "ct")]:
         if group.startswith("chaos"):
@@ -239,7 +219,8 @@ def main(argv=None) -> int:
             start = time.perf_counter()
             liver_text = ""
             if group == "chaos-pipeline":
-                found = segment({name: Volume(image, geometry) for name, image in images.items()})
+                engine = f"builtin:{folds[name]}" if name in folds else "builtin"
+                found = segment({name: Volume(image, geometry) for name, image in images.items()}, engine=engine)
                 instances, likely_cyst = found.lesions, [bool(row.get("likely_cyst")) for row in found.lesion_table]
                 liver_text = f"liver Dice {dice(liver, found.liver > 0):.3f}  "
             else:
@@ -270,6 +251,16 @@ def main(argv=None) -> int:
     if "seeded" in args.cases:
         benchmark_seeded(built)
     return 0
+
+
+def fold_weights(folder: Path) -> dict[str, Path]:
+    """CHAOS case name -> weights of the cross-validation liver network that held it out."""
+    weights = {}
+    for card in sorted(folder.glob("*/liver_net.json")):
+        weights.update({name: card.with_suffix(".npz") for name in json.loads(card.read_text())["held_out"]})
+    if not weights:
+        raise SystemExit(f"no cross-validation networks (*/liver_net.json) in {folder}")
+    return weights
 
 
 def _fmt(value) -> str:

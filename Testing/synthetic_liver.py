@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from livermets.geometry import Geometry
+from livermets.segmentation.filters import distance_inside_mm
 
 CONTRAST = {  # sequence: (outside, liver, lesion, cyst, vessel)
     "hbp": (0.25, 1.0, 0.45, 0.30, 0.35),
@@ -94,6 +95,37 @@ def _partial_volume(points: np.ndarray, spacing_kji_mm: Sequence[float]):
         return inside, out
 
     return fraction
+
+
+def place_balls(liver: np.ndarray, geometry: Geometry, rng: np.random.Generator,
+                sizes: Sequence[tuple[float, bool]], *, subcapsular_every: int = 4,
+                avoid: np.ndarray | None = None) -> list[Ball]:
+    """Non-overlapping lobulated lesions of the given ``(diameter_mm, cyst)`` sizes (a size is
+    skipped if 200 draws find no room), centres inside ``liver`` (a ``[k, j, i]`` mask on
+    ``geometry``) and at least their radius plus 4 mm away from ``avoid``. Size number ``n``
+    reaches the capsule when ``n % subcapsular_every == 1`` (centre 0.3-0.9 radii deep, so it
+    bulges out of the liver); the others lie at least their radius plus 2 mm deep."""
+    spacing = np.asarray(geometry.spacing_mm)
+    depth = distance_inside_mm(liver, spacing)
+    clearance = distance_inside_mm(~avoid, spacing) if avoid is not None and avoid.any() else None
+    balls: list[Ball] = []
+    for index, (diameter, cyst) in enumerate(sizes):
+        radius = diameter / 2
+        subcapsular = index % subcapsular_every == 1
+        low, high = (0.3 * radius, 0.9 * radius) if subcapsular else (radius + 2.0, np.inf)
+        allowed = (depth >= low) & (depth <= high)
+        if clearance is not None:
+            allowed &= clearance > radius + 4.0
+        candidates = np.argwhere(allowed)
+        if not len(candidates):
+            continue
+        for _ in range(200):
+            center = candidates[rng.integers(len(candidates))] * spacing
+            if all(np.linalg.norm(center - np.asarray(b.center_mm)) > radius + b.radius_mm + 4 for b in balls):
+                balls.append(Ball(tuple(float(c) for c in center), radius, cyst=cyst,
+                                  irregularity=0.15, shape_seed=int(rng.integers(1 << 30))))
+                break
+    return balls
 
 
 def grid_mm(shape: Sequence[int], spacing_kji_mm: Sequence[float]) -> np.ndarray:

@@ -199,6 +199,24 @@ def test_totalsegmentator_engine_explains_itself():
     assert get_engine("classical").available() == (True, "")
 
 
+def test_builtin_engine_takes_other_liver_network_weights(oblique_case, oblique_result, tmp_path):
+    from livermets.segmentation.liver_net import WEIGHTS
+
+    with pytest.raises(InputError, match="no liver network weights"):
+        get_engine(f"builtin:{tmp_path / 'missing.npz'}")
+    # the shipped weights with a head that says "not liver" everywhere
+    with np.load(WEIGHTS) as shipped:
+        arrays = {name: np.full_like(shipped[name], -60.0) if name.endswith("head.bias") else shipped[name]
+                  for name in shipped.files}
+    blind = tmp_path / "blind.npz"
+    np.savez(blind, **arrays)
+    volume = Volume(oblique_case.image, oblique_case.geometry)
+    result = segment([volume], engine=f"builtin:{blind}")
+    assert result.engine == f"builtin:{blind}"
+    assert any(w.startswith("the network found no liver") for w in result.warnings)
+    assert not any(w.startswith("the network found no liver") for w in oblique_result.warnings)
+
+
 # --- command line --------------------------------------------------------------------------------------
 def test_segment_command_two_phases(oblique_case, tmp_path, capsys):
     # a second phase of the same synthetic patient (other noise): aligned to the first, reported

@@ -40,8 +40,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--engine",
         default="builtin",
-        help="builtin (default: intensity model and bundled liver network), "
-        "classical (no trained weights), totalsegmentator, or nnunet:FOLDER (a trained nnU-Net v2 "
+        help="builtin (default: intensity model and bundled liver network), builtin:WEIGHTS (the "
+        "same with a retrained liver_net.npz), classical (no trained weights), totalsegmentator, or nnunet:FOLDER (a trained nnU-Net v2 "
         "model folder; what it does not segment comes from builtin)",
     )
     parser.add_argument(

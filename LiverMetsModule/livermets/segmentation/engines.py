@@ -6,7 +6,8 @@ does not care how.
 
 * ``builtin`` (default): liver from the intensity model and the bundled network of
   :mod:`~livermets.segmentation.liver_net`, combined; vessels and lesions by the classical
-  detectors.
+  detectors. ``builtin:WEIGHTS`` uses the network in ``WEIGHTS`` (a ``liver_net.npz`` written by
+  ``Testing/train_liver_net.py``, for example one retrained on a site's own images) instead.
 * ``classical``: the same without trained weights: liver from the intensity model and a level set.
 * ``totalsegmentator``: liver, portal vein and IVC from TotalSegmentator, when installed.
 * ``nnunet:FOLDER``: whatever a trained nnU-Net model in FOLDER segments (liver, lesions,
@@ -96,11 +97,19 @@ class BuiltinEngine(SegmentationEngine):
     provides = frozenset({"liver", "vessels", "lesions"})
     liver_method = "combined"
 
+    def __init__(self, weights: str = ""):
+        self.weights = weights
+        if weights:
+            self.name = f"{self.name}:{weights}"
+
     def available(self) -> tuple[bool, str]:
+        if self.weights and not Path(self.weights).is_file():
+            return False, f"no liver network weights at {self.weights}: give the path of a liver_net.npz"
         return True, ""
 
     def run(self, images, geometry, sequences, *, progress=None, timings=None, rename=None) -> EngineOutput:
         from livermets.segmentation.liver import segment_liver
+        from livermets.segmentation.liver_net import shipped_network
 
         started = time.monotonic()
         first_name = next(iter(images))
@@ -109,6 +118,7 @@ class BuiltinEngine(SegmentationEngine):
             geometry,
             sequence=sequences[0],
             method=self.liver_method,
+            network=shipped_network(self.weights) if self.weights else None,
             progress=scaled(progress, 0.0, 0.5),
         )
         _timed(timings, "liver", started)
@@ -287,6 +297,10 @@ def _engine(name: str) -> SegmentationEngine:
         from livermets.segmentation.nnunet_engine import NnUNetEngine
 
         return NnUNetEngine(argument.strip())
+    if key == "builtin":
+        return BuiltinEngine(argument.strip())
     if key in ENGINES and not argument:
         return ENGINES[key]()
-    raise InputError(f"unknown engine {name!r}; use one of: {', '.join(ENGINES)}, nnunet:FOLDER")
+    raise InputError(
+        f"unknown engine {name!r}; use one of: {', '.join(ENGINES)}, builtin:WEIGHTS, nnunet:FOLDER"
+    )
