@@ -49,13 +49,16 @@ class Tube:
 @dataclass
 class Ball:
     """A lesion (or cyst) of mean radius ``radius_mm``; ``irregularity`` > 0 makes the radius
-    vary smoothly with direction by about that fraction (lobulated shape, fixed by ``shape_seed``)."""
+    vary smoothly with direction by about that fraction (lobulated shape, fixed by ``shape_seed``).
+    ``value`` (relative to liver = 1) replaces the :data:`CONTRAST` table's lesion or cyst value
+    in every sequence."""
 
     center_mm: tuple[float, float, float]
     radius_mm: float
     cyst: bool = False
     irregularity: float = 0.0
     shape_seed: int = 0
+    value: float | None = None
 
 
 @dataclass
@@ -232,7 +235,7 @@ def make_case(*, shape: Sequence[int] = (40, 96, 96), spacing_kji_mm: Sequence[f
             image = scale * (outside + (liver_value - outside) * liver_fraction)
         image = image * (1 - vessel_fraction) + scale * vessel_value * vessel_fraction
         for ball, ball_fraction in zip(balls, ball_fractions):
-            value = cyst_value if ball.cyst else lesion_value
+            value = ball.value if ball.value is not None else cyst_value if ball.cyst else lesion_value
             image = image * (1 - ball_fraction) + scale * value * ball_fraction
         if background is not None:
             # real images carry their own noise: add matching noise inside the inserted objects

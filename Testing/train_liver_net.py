@@ -4,6 +4,7 @@ Usage (from the repository root, in an environment with ``torch`` and the core i
 
     python Testing/train_liver_net.py --out DIR [--data ../shared/data] [--holdout chaos01,chaos02]
                                       [--steps 1500 3000] [--threads 2] [--cache DIR]
+                                      [--lesion-copies N [--lesion-values LO HI] [--lesion-subcapsular-every K]]
 
 Writes ``DIR/liver_net.npz`` (the numpy weights ``LiverNet.load`` reads) and ``DIR/liver_net.json``
 (training cases, settings, versions). One network is trained for each ``--steps`` value (same data,
@@ -15,6 +16,20 @@ Training data
 -------------
 * CHAOS T2-SPIR MRI with manual liver labels (Kavur et al., Med Image Anal 2021,
   doi:10.1016/j.media.2020.101950; CC BY-SA 4.0), as found in ``--data``/chaos_t2.
+* With ``--lesion-copies N`` (not used for the shipped weights): N copies of each CHAOS case with
+  synthetic lesions inserted (lobulated balls of :data:`LESION_DIAMETERS_MM`, T2 signal log-uniform
+  in ``--lesion-values`` times the liver's median, one in ``--lesion-subcapsular-every`` bulging
+  through the capsule), the lesions labelled liver: CHAOS livers are healthy, and a network that
+  never saw a lesion leaves a large one at the capsule outside the liver. Placement seeds differ
+  from those of ``Testing/evaluate_lesions.py``. Measured with 2 copies, values 1.3-3.5 and every
+  other lesion bulging (5 folds, 1500 steps): held-out whole-pipeline lesion sensitivity 0.500 ->
+  0.517 (>= 10 mm 0.650 -> 0.725, lesion Dice 0.365 -> 0.462), but on the livers without lesions
+  median Dice fell from 0.856 to 0.829 (worst 0.671 -> 0.583): the network learnt that bright
+  tissue bulging from the liver is liver, and took 71 ml of a T2-bright kidney in chaos15.
+  With ``--lesion-copies 1`` and the other defaults (values 1.3-2.2, one in four bulging), on two
+  folds: liver Dice (combined) chaos03 0.814 -> 0.825, chaos05 0.781 -> 0.851, chaos13
+  0.874 -> 0.840, chaos15 0.671 -> 0.605; whole-pipeline lesions found 11 -> 13 of 24, false
+  positives 9 -> 15.
 * LiverMets phantoms (seeds :data:`PHANTOM_SEEDS`, standard and thick grids, every sequence), so the
   network also meets CT, hepatobiliary, portal-venous, arterial and diffusion contrast.
 
@@ -39,6 +54,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "LiverMetsModule"))
+sys.path.insert(0, str(REPO / "Testing"))
 
 from livermets import __version__  # noqa: E402
 from livermets.geometry import Geometry  # noqa: E402
@@ -54,6 +70,8 @@ CUT_SHARE = 0.2        # share of samples whose field of view is cut above or be
 CROP = 160             # training crop (pixels of IN_PLANE_MM): 320 mm
 BATCH = 16
 CHANNELS = (8, 16, 32, 64)  # the shipped width: ~0.23 MB of weights per network, CPU inference in seconds
+LESION_DIAMETERS_MM = (8.0, 12.0, 18.0, 25.0, 35.0, 50.0)  # inserted lesions, in random order per copy
+LESION_SEED = 1000          # placement seed = LESION_SEED + 10 * case number + copy
 STEPS = (1500, 3000)        # one network per length: the longer fits CHAOS better, the mean of both
                             # varies less between trainings on unseen contrasts
 
@@ -84,6 +102,34 @@ def chaos_samples(data: Path, holdout: set[str]) -> dict[str, dict]:
         labels = read_image(path.with_name(f"{name}_labels.nii.gz")).array
         samples[name] = prepare(image.array, image.geometry, labels == 1, "t2")
         print(f"prepared {name}: {samples[name]['planes'].shape}", flush=True)
+    return samples
+
+
+def chaos_lesion_samples(data: Path, copies: int, values: tuple[float, float],
+                         subcapsular_every: int) -> dict[str, dict]:
+    """``chaosNN-lesionsC``: ``copies`` of each CHAOS case with inserted lesions (T2 signal
+    log-uniform in ``values`` x the liver's median), the truth liver plus lesions."""
+    from livermets.imageio import read_image
+    from synthetic_liver import make_case, place_balls
+
+    samples = {}
+    for path in sorted((data / "chaos_t2").glob("chaos*_t2spir.nii.gz")):
+        name = path.name.split("_")[0]
+        image = read_image(path)
+        liver = read_image(path.with_name(f"{name}_labels.nii.gz")).array == 1
+        for copy in range(copies):
+            seed = LESION_SEED + 10 * int(name[-2:]) + copy
+            rng = np.random.default_rng(seed)
+            sizes = [(float(d), False) for d in rng.permutation(LESION_DIAMETERS_MM)]
+            balls = place_balls(liver, image.geometry, rng, sizes, subcapsular_every=subcapsular_every)
+            for ball in balls:
+                ball.value = float(np.exp(rng.uniform(*np.log(values))))
+                ball.irregularity = float(rng.uniform(0.1, 0.3))
+            case = make_case(geometry=image.geometry, balls=balls, sequences=("t2",), liver=liver,
+                             background={"t2": image.array.astype(np.float32)}, seed=seed)
+            copy_name = f"{name}-lesions{copy}"
+            samples[copy_name] = prepare(case.images["t2"], image.geometry, liver | (case.lesions > 0), "t2")
+            print(f"prepared {copy_name}: {len(balls)} lesions", flush=True)
     return samples
 
 
@@ -272,13 +318,23 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--channels", type=int, nargs=4, default=list(CHANNELS), help="feature maps per level")
     parser.add_argument("--cache", type=Path, help="folder for prepared inputs, reused across folds")
+    parser.add_argument("--lesion-copies", type=int, default=0,
+                        help="copies of each CHAOS case with inserted lesions labelled liver (default none)")
+    parser.add_argument("--lesion-values", type=float, nargs=2, default=[1.3, 2.2],
+                        help="range of the inserted lesions' T2 signal, x the liver's median")
+    parser.add_argument("--lesion-subcapsular-every", type=int, default=4,
+                        help="one inserted lesion in this many bulges through the capsule")
     args = parser.parse_args(argv)
     import torch
 
     torch.set_num_threads(args.threads)
     holdout = {name for name in args.holdout.split(",") if name}
     samples = _cached(args.cache, "chaos", lambda: chaos_samples(args.data, set()))
-    samples = {name: s for name, s in samples.items() if name not in holdout}
+    if args.lesion_copies:
+        recipe = (args.lesion_copies, tuple(args.lesion_values), args.lesion_subcapsular_every)
+        samples.update(_cached(args.cache, "chaos-lesions-" + "-".join(map(str, [recipe[0], *recipe[1], recipe[2]])),
+                               lambda: chaos_lesion_samples(args.data, *recipe)))
+    samples = {name: s for name, s in samples.items() if name.split("-")[0] not in holdout}
     samples.update(_cached(args.cache, "phantoms", phantom_samples))
     networks = [train(samples, steps, args.seed, tuple(args.channels)) for steps in args.steps]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -289,7 +345,12 @@ def main(argv=None) -> int:
         "input": {"in_plane_mm": liver_net.IN_PLANE_MM, "neighbour_mm": liver_net.NEIGHBOUR_MM,
                   "neighbours": liver_net.NEIGHBOURS,
                   "units": "(intensity - liver mode) / median |body - liver mode|"},
-        "training_cases": sorted(name for name in samples if not name.startswith("phantom")),
+        "training_cases": sorted(name for name in samples if not name.startswith("phantom")
+                                 and "-lesions" not in name),
+        **({"inserted_lesions": {"copies_per_case": args.lesion_copies, "diameters_mm": list(LESION_DIAMETERS_MM),
+                                 "t2_value_range": args.lesion_values,
+                                 "subcapsular_every": args.lesion_subcapsular_every, "seed": LESION_SEED}}
+           if args.lesion_copies else {}),
         "held_out": sorted(holdout),
         "phantoms": {"seeds": list(PHANTOM_SEEDS), "variants": list(PHANTOM_VARIANTS), "share": PHANTOM_SHARE},
         "augmentation": {"contrast_flip_share": FLIP_SHARE, "field_of_view_cut_share": CUT_SHARE},
