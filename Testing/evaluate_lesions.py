@@ -11,9 +11,10 @@ Cases
   positives; the summary also gives the false positives counting them.
 * ``chaos-pipeline``: the same cases through the whole ``segment`` pipeline (the liver segmented
   from the image, not the manual label, as a user gets it); the liver's Dice against the manual
-  label is printed with each case. The shipped liver network was trained on these livers (with
-  other inserted lesions): ``--liver-folds DIR`` gives each case the cross-validation network that
-  held it out (``DIR/*/liver_net.json`` and ``.npz``, from ``Testing/train_liver_net.py --holdout``).
+  label is printed with each case, marked "seen in training" when the liver network was trained on
+  it, as the shipped one was on every CHAOS case: ``--liver-folds DIR`` gives each case the
+  cross-validation network that held it out (``DIR/*/liver_net.json`` and ``.npz``, from
+  ``Testing/train_liver_net.py --holdout``).
 * ``phantom``: LiverMets phantoms (``livermets.phantom.make_phantom``) for several seeds,
   sequence sets and the thick-slice variant, using the phantom's own liver and lesion truth.
 * ``ct``: one portal-venous CT phantom on a 512 x 512 x 150 grid (0.78 x 0.63 x 1.6 mm), the
@@ -222,7 +223,8 @@ def main(argv=None) -> int:
                 engine = f"builtin:{folds[name]}" if name in folds else "builtin"
                 found = segment({name: Volume(image, geometry) for name, image in images.items()}, engine=engine)
                 instances, likely_cyst = found.lesions, [bool(row.get("likely_cyst")) for row in found.lesion_table]
-                liver_text = f"liver Dice {dice(liver, found.liver > 0):.3f}  "
+                seen = "" if name in folds else " (seen in training)"
+                liver_text = f"liver Dice {dice(liver, found.liver > 0):.3f}{seen}  "
             else:
                 vessels = None
                 if args.with_vessels:
@@ -257,7 +259,8 @@ def fold_weights(folder: Path) -> dict[str, Path]:
     """CHAOS case name -> weights of the cross-validation liver network that held it out."""
     weights = {}
     for card in sorted(folder.glob("*/liver_net.json")):
-        weights.update({name: card.with_suffix(".npz") for name in json.loads(card.read_text())["held_out"]})
+        held_out = json.loads(card.read_text(encoding="utf-8"))["held_out"]
+        weights.update({name: card.with_suffix(".npz") for name in held_out})
     if not weights:
         raise SystemExit(f"no cross-validation networks (*/liver_net.json) in {folder}")
     return weights

@@ -41,8 +41,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--engine",
         default="builtin",
         help="builtin (default: intensity model and bundled liver network), builtin:WEIGHTS (the "
-        "same with a retrained liver_net.npz), classical (no trained weights), totalsegmentator, or nnunet:FOLDER (a trained nnU-Net v2 "
-        "model folder; what it does not segment comes from builtin)",
+        "same with a retrained liver_net.npz), classical (no trained weights), totalsegmentator, "
+        "or nnunet:FOLDER (a trained nnU-Net v2 model folder; what it does not segment comes from builtin)",
     )
     parser.add_argument(
         "--no-align",
