@@ -123,22 +123,29 @@ def _failed(group: str, name: str, error: Exception) -> dict:
     return {"group": group, "case": name, "dice": 0.0, "volume_error_percent": -100.0, "seconds": 0.0}
 
 
-def fold_networks(folder: Optional[Path]) -> dict:
-    """Case name -> the cross-validation network that held it out (from ``liver_net.json``)."""
+def fold_weights(folder: Path) -> dict[str, Path]:
+    """CHAOS case name -> weights (``liver_net.npz``) of the cross-validation network that held it
+    out, from each ``folder/*/liver_net.json``."""
     import json
 
+    weights = {}
+    for card_path in sorted(Path(folder).glob("*/liver_net.json")):
+        held_out = json.loads(card_path.read_text(encoding="utf-8"))["held_out"]
+        weights.update({name: card_path.with_suffix(".npz") for name in held_out})
+    if not weights:
+        raise SystemExit(f"no cross-validation models (*/liver_net.json) found in {folder}")
+    return weights
+
+
+def fold_networks(folder: Optional[Path]) -> dict:
+    """Case name -> the cross-validation network that held it out (each file loaded once)."""
     from livermets.segmentation.liver_net import LiverNet
 
     if folder is None:
         return {}
-    networks = {}
-    for card_path in sorted(Path(folder).glob("*/liver_net.json")):
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-        network = LiverNet.load(card_path.with_suffix(".npz"))
-        networks.update({name: network for name in card["held_out"]})
-    if not networks:
-        raise SystemExit(f"no cross-validation models (*/liver_net.json) found in {folder}")
-    return networks
+    weights = fold_weights(folder)
+    loaded = {path: LiverNet.load(path) for path in set(weights.values())}
+    return {name: loaded[path] for name, path in weights.items()}
 
 
 def chaos(data: Path, method: str, folds: dict) -> list[dict]:

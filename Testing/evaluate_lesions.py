@@ -35,7 +35,6 @@ Usage: ``python Testing/evaluate_lesions.py [--data DIR] [--cases chaos chaos-pi
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -47,6 +46,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "LiverMetsModule"))
 
+from evaluate import fold_weights
 from lesion_metrics import dice, match_lesions, vessel_dice
 from livermets.geometry import Geometry, Volume
 from livermets.labels import PHANTOM_LABELS
@@ -253,17 +253,6 @@ def main(argv=None) -> int:
     if "seeded" in args.cases:
         benchmark_seeded(built)
     return 0
-
-
-def fold_weights(folder: Path) -> dict[str, Path]:
-    """CHAOS case name -> weights of the cross-validation liver network that held it out."""
-    weights = {}
-    for card in sorted(folder.glob("*/liver_net.json")):
-        held_out = json.loads(card.read_text(encoding="utf-8"))["held_out"]
-        weights.update({name: card.with_suffix(".npz") for name in held_out})
-    if not weights:
-        raise SystemExit(f"no cross-validation networks (*/liver_net.json) in {folder}")
-    return weights
 
 
 def _fmt(value) -> str:

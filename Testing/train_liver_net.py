@@ -331,9 +331,9 @@ def main(argv=None) -> int:
     holdout = {name for name in args.holdout.split(",") if name}
     samples = _cached(args.cache, "chaos", lambda: chaos_samples(args.data, set()))
     if args.lesion_copies:
-        recipe = (args.lesion_copies, tuple(args.lesion_values), args.lesion_subcapsular_every)
-        samples.update(_cached(args.cache, "chaos-lesions-" + "-".join(map(str, [recipe[0], *recipe[1], recipe[2]])),
-                               lambda: chaos_lesion_samples(args.data, *recipe)))
+        (low, high), every = args.lesion_values, args.lesion_subcapsular_every
+        samples.update(_cached(args.cache, f"chaos-lesions-{args.lesion_copies}-{low}-{high}-{every}",
+                               lambda: chaos_lesion_samples(args.data, args.lesion_copies, (low, high), every)))
     samples = {name: s for name, s in samples.items() if name.split("-")[0] not in holdout}
     samples.update(_cached(args.cache, "phantoms", phantom_samples))
     networks = [train(samples, steps, args.seed, tuple(args.channels)) for steps in args.steps]
