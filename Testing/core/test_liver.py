@@ -55,6 +55,37 @@ def test_thick_slices_and_anisotropic_spacing():
     assert dice(segment_liver(case.image, case.geometry).mask, case.liver) > 0.93
 
 
+@pytest.mark.parametrize("gain, offset", [(1e-3, 0.0), (40.0, 0.0), (1.0, 500.0)],
+                         ids=["stored-0-to-1", "stored-large", "shifted"])
+def test_mri_liver_does_not_depend_on_the_scanners_scaling(gain, offset):
+    """MRI has no absolute unit: the same image stored with another gain or offset (a converter's
+    floats, a scanner's scaling) gives the same liver and the same parenchyma model in its units."""
+    case = make_abdomen()
+    reference = segment_liver(case.image, case.geometry, sequence="t2")
+    scaled = segment_liver(case.image * gain + offset, case.geometry, sequence="t2")
+    assert np.array_equal(scaled.mask, reference.mask)
+    assert scaled.intensity_mean == pytest.approx(reference.intensity_mean * gain + offset, rel=1e-4)
+    assert scaled.intensity_sd == pytest.approx(reference.intensity_sd * gain, rel=1e-4)
+
+
+def test_bias_correction_evens_out_a_smooth_field():
+    """A 30 % anterior-posterior signal slope over the synthetic liver is divided out by N4 (on
+    its shrunk copy): the liver's anterior and posterior thirds end within 5 % of each other."""
+    abdomen = make_abdomen()
+    kji = np.argwhere(np.ones(abdomen.geometry.shape, dtype=bool)).astype(float)
+    anterior_mm = abdomen.geometry.kji_to_ras(kji)[:, 1].reshape(abdomen.geometry.shape)  # RAS +y
+    image = abdomen.image * (1.0 + 0.3 * anterior_mm / 100.0)
+    parenchyma = abdomen.liver & (abdomen.image > 0.7 * abdomen.image[abdomen.liver].max())
+    front, back = parenchyma & (anterior_mm > 25.0), parenchyma & (anterior_mm < -15.0)
+
+    def front_to_back(values: np.ndarray) -> float:
+        return float(np.median(values[front]) / np.median(values[back]))
+
+    corrected = liver.n4_correct(image, abdomen.geometry, image > 0.1 * image.max())
+    assert front_to_back(image) > 1.2
+    assert abs(front_to_back(corrected) - 1.0) < 0.05
+
+
 @pytest.mark.parametrize("sequence", ["t2", "ct"])
 def test_phantom_liver(sequence):
     phantom_module = pytest.importorskip("livermets.phantom")

@@ -187,6 +187,19 @@ def test_bad_pipeline_inputs(oblique_case, tmp_path):
         segment([Volume(noise, geometry)])
 
 
+def test_a_ct_not_in_hounsfield_units_is_refused(oblique_case):
+    """Stored CT values without the scanner's rescale (about HU + 1024), or an MRI taken as CT, are
+    refused before anything is segmented; the same CT in Hounsfield units passes the check."""
+    from livermets.phantom import make_phantom
+
+    phantom = make_phantom(0, variant="small", sequences=("ct",))
+    sequence_guess.check_hounsfield(phantom.images["ct"], "image 1")
+    with pytest.raises(InputError, match="image 1 is taken as CT.*not Hounsfield units"):
+        segment([Volume(phantom.images["ct"] + 1024.0, phantom.geometry)], ["ct"])
+    with pytest.raises(InputError, match="not Hounsfield units"):
+        segment([Volume(np.clip(oblique_case.image, 0.0, None), oblique_case.geometry)], ["ct"])  # an MRI
+
+
 def test_totalsegmentator_engine_explains_itself():
     from livermets.segmentation.engines import TotalSegmentatorEngine
 
@@ -215,6 +228,15 @@ def test_builtin_engine_takes_other_liver_network_weights(oblique_case, oblique_
     assert result.engine == f"builtin:{blind}"
     assert any(w.startswith("the network found no liver") for w in result.warnings)
     assert not any(w.startswith("the network found no liver") for w in oblique_result.warnings)
+
+
+def test_an_mri_stored_in_other_units_gives_the_same_result(oblique_case, oblique_result):
+    """Every stage (liver, vessels, lesions) sees an MRI through its own contrast: the image
+    stored as floats between 0 and 1 gives the same labels and lesions."""
+    scaled = segment([Volume(oblique_case.image / oblique_case.image.max(), oblique_case.geometry)], ["t2"])
+    assert np.array_equal(scaled.labels, oblique_result.labels)
+    assert np.array_equal(scaled.lesions, oblique_result.lesions)
+    assert scaled.warnings == oblique_result.warnings
 
 
 # --- command line --------------------------------------------------------------------------------------

@@ -15,7 +15,9 @@ Steps 1-5 derive every threshold from the image itself; then three methods:
 
 Method
 ------
-1. Resample to a working grid of at least 2 mm in-plane (slices kept as they are).
+1. Resample to a working grid of at least 2 mm in-plane (slices kept as they are); MRI, which
+   has no absolute unit, is brought to working units (from 0, 99th percentile
+   :data:`MRI_LEVEL`), so the scanner's or a converter's scaling changes nothing.
 2. Body outline by Otsu's threshold (Otsu 1979, doi:10.1109/TSMC.1979.4310076),
    largest component, holes filled slice by slice.
 3. MRI only: N4 bias-field correction on a shrunk copy (Tustison et al. 2010,
@@ -67,6 +69,7 @@ CORE_KEEP_SHARE = 0.3  # ... the first that keeps at least this share of the org
 LEVEL_SET_ITERATIONS = 150
 LEVEL_SET_CURVATURE = 2.0  # weight of the smoothness term against intensity-driven growth
 WORK_SPACING_MM = 2.0  # finest in-plane spacing of the working grid
+MRI_LEVEL = 1000.0  # MRI has no absolute unit: its working copy runs from 0 and has this 99th percentile
 MIN_SPACING_MM, MAX_SPACING_MM = 0.1, 20.0
 MIN_RIGHT_SHARE = 0.6  # a liver lies mostly right of the body's mid-sagittal plane (0.9-1.0 on CHAOS)
 MAX_BODY_SHARE = 0.5  # ... and never fills most of the imaged body
@@ -261,11 +264,12 @@ class Hypothesis:
 class IntensityModel:
     """The liver's intensity on one image, found without a trained model (steps 1-5).
 
-    ``work`` is the image on ``work_geometry`` (bias-corrected for MRI), ``body`` the patient's
-    outline and ``organ`` the region the winning intensity hypothesis grew there (all ``[k, j, i]``);
-    ``mode`` is the liver's intensity and ``spread_below`` / ``spread_above`` the widths of its
-    histogram peak, in the input's units; ``band_width`` is the band half width in those spreads;
-    ``runners_up`` are the next most liver-like hypotheses, best first (the network checks them).
+    ``work`` is the image on ``work_geometry`` (for MRI: ``(input - offset) * gain``, see
+    :func:`mri_scaling`, then bias-corrected), ``body`` the patient's outline and ``organ`` the
+    region the winning intensity hypothesis grew there (all ``[k, j, i]``); ``mode`` is the
+    liver's intensity and ``spread_below`` / ``spread_above`` the widths of its histogram peak, in
+    ``work``'s units; ``band_width`` is the band half width in those spreads; ``runners_up`` are
+    the next most liver-like hypotheses, best first (the network checks them).
     """
 
     work: np.ndarray
@@ -278,6 +282,8 @@ class IntensityModel:
     spread_above: float
     band_width: float
     runners_up: tuple[Hypothesis, ...] = ()
+    offset: float = 0.0
+    gain: float = 1.0
 
     def alternatives(self) -> list[IntensityModel]:
         """The same image with each runner-up hypothesis in place of the winning one, best first."""
@@ -316,6 +322,10 @@ def intensity_model(
     work = sitk.GetArrayFromImage(
         morph.resample_to(source, work_geometry, default=float(np.percentile(image, 0.5)))
     )
+    offset, gain = 0.0, 1.0
+    if not is_ct:  # the same numbers whatever the scanner's or converter's scaling
+        offset, gain = mri_scaling(work)
+        work = (work - offset) * gain
     body = body_mask(work, work_geometry, is_ct=is_ct)
     body_ml = float(body.sum()) * work_geometry.voxel_volume_ml
     if body_ml < MIN_LIVER_ML * 2:
@@ -339,7 +349,20 @@ def intensity_model(
     if not is_ct:
         _check_signal_above_air(work, body, best.mode)
     return IntensityModel(work, work_geometry, body, smooth, best.organ, best.mode, best.spread_below,
-                          best.spread_above, best.band_width, tuple(hypotheses[1:MAX_HYPOTHESES]))
+                          best.spread_above, best.band_width, tuple(hypotheses[1:MAX_HYPOTHESES]), offset, gain)
+
+
+def mri_scaling(image: np.ndarray) -> tuple[float, float]:
+    """``(offset, gain)`` that bring an MRI to the working units: ``(image - offset) * gain`` has
+    its minimum at 0 (a magnitude image's background; N4's multiplicative bias acts on the
+    signal above it) and its 99th percentile (its maximum if that is no higher) at
+    :data:`MRI_LEVEL`. Steps with a fixed offset (the body's Otsu threshold on log(1 + value), N4
+    on value + 1) then act alike on images stored 0-1, 0-4095, shifted or as converter floats."""
+    offset = float(np.min(image))
+    level = float(np.percentile(image, 99)) - offset
+    if level <= 0.0:
+        level = float(np.max(image)) - offset
+    return offset, MRI_LEVEL / level if level > 0.0 else 1.0
 
 
 def _check_signal_above_air(work: np.ndarray, body: np.ndarray, liver_level: float) -> None:
@@ -539,8 +562,8 @@ def segment_liver(
         mask=mask,
         volume_ml=volume_ml,
         centre_ras_mm=tuple(float(c) for c in centre),
-        intensity_mean=float(model.mode),
-        intensity_sd=float((model.spread_below + model.spread_above) / 2),
+        intensity_mean=float(model.mode / model.gain + model.offset),
+        intensity_sd=float((model.spread_below + model.spread_above) / 2 / model.gain),
         warnings=warnings,
     )
 

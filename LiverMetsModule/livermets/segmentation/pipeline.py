@@ -123,7 +123,8 @@ def segment(
     Raises
     ------
     InputError
-        Bad input (see :func:`livermets.segmentation.liver.check_image`), wrong number of names.
+        Bad input (see :func:`livermets.segmentation.liver.check_image`), wrong number of names,
+        an image taken as CT whose values are not Hounsfield units.
     NoLiverFoundError
         No liver in the first image.
     """
@@ -138,6 +139,9 @@ def segment(
     guesses = [
         sequence_guess.resolve(np.asarray(v.array), given=g, hint=h) for v, g, h in zip(volumes, given, hints)
     ]
+    for index, (volume, guess) in enumerate(zip(volumes, guesses), start=1):
+        if guess.sequence == CT:
+            sequence_guess.check_hounsfield(volume.array, f"image {index}")
     timings["sequences"] = time.monotonic() - started
 
     started = time.monotonic()

@@ -23,7 +23,10 @@ from typing import Optional
 import numpy as np
 
 from livermets import sequences as seq
+from livermets.errors import InputError
 from livermets.geometry import Geometry
+
+FAT_CEILING_HU = -50.0  # every abdominal CT holds fat (-150 to -50 HU) or air below this
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,20 @@ def looks_like_ct(image: np.ndarray) -> tuple[bool, float, str]:
             f"air at {p1:.0f} HU, fat {100 * fat:.0f} %, soft tissue {100 * soft:.0f} % of voxels",
         )
     return True, 0.6, f"negative values down to {p1:.0f} (CT-like, but no clear fat / soft-tissue modes)"
+
+
+def check_hounsfield(image: np.ndarray, name: str) -> None:
+    """``InputError`` when an image taken as CT cannot be in Hounsfield units: its 0.1st
+    percentile is above :data:`FAT_CEILING_HU`, so it holds neither air nor fat (stored values
+    without the scanner's rescale, about HU + 1024, or an MRI named CT); ``name`` says which."""
+    sample = np.asarray(image, dtype=np.float32).reshape(-1)[::16]
+    lowest = float(np.percentile(sample, 0.1)) if sample.size else FAT_CEILING_HU
+    if lowest > FAT_CEILING_HU:
+        raise InputError(
+            f"{name} is taken as CT, but 99.9 % of its values are above {lowest:.0f}: it shows no air or fat, so "
+            "they are not Hounsfield units; apply the scanner's rescale (DICOM Rescale Slope and Intercept, "
+            "often value - 1024) or read the series with a DICOM reader that does, or name its real contrast"
+        )
 
 
 def mri_contrast(
