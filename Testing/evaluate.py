@@ -2,7 +2,7 @@
 
 Usage (from the repository root)::
 
-    python Testing/evaluate.py [--data DIR] [--only chaos,phantom,totalseg,pipeline]
+    python Testing/evaluate.py [--data DIR] [--only chaos,phantom,totalseg,pipeline,robustness]
                                [--seeds 0 1] [--variants small thick]
                                [--liver-method combined|network|intensity] [--liver-folds DIR]
 
@@ -13,6 +13,12 @@ Usage (from the repository root)::
   a folder of cross-validation models (``Testing/train_liver_net.py --holdout ...``, one sub-folder
   each with ``liver_net.npz`` and ``liver_net.json``); each case is then segmented by the model
   that never saw it. Without it the CHAOS lines are marked "seen in training".
+* ``robustness`` (not run by default): each CHAOS image as another scanner or export could give
+  it -- stored as floats 0-1 or with an offset, with its rows reversed or its axes in coronal
+  order (the same physical image), with 15 % noise, a +-30 % bias field, 2.5 mm pixels, or the
+  liver's upper quarter outside the field of view -- liver Dice against the manual label, and
+  its change from the unperturbed image (``dice_change``; the same network for both, so
+  ``--liver-folds`` applies).
 * ``phantom``: every sequence of the LiverMets phantom (seeds x variants), liver vs truth.
 * ``totalseg``: the TotalSegmentator example MR / CT (labels made by that model, liver = 5),
   as smoke tests of agreement.
@@ -185,6 +191,76 @@ def chaos(data: Path, method: str, folds: dict) -> list[dict]:
     return rows
 
 
+def robustness(data: Path, method: str, folds: dict) -> list[dict]:
+    from livermets.segmentation.liver import segment_liver
+
+    rows = []
+    for image_path in sorted((data / "chaos_t2").glob("chaos*_t2spir.nii.gz")):
+        name = image_path.name.split("_")[0]
+        image = _read(image_path)
+        labels = _read(image_path.with_name(f"{name}_labels.nii.gz")).array
+        reference = None
+        for variant, array, truth, geometry in _as_other_scanners(image.array.astype(np.float32), labels == 1,
+                                                                   image.geometry, np.random.default_rng(0)):
+            started = time.monotonic()
+            try:
+                mask = segment_liver(array, geometry, sequence="t2", method=method, network=folds.get(name)).mask
+            except LiverMetsError as error:
+                rows.append(_failed(f"robust/{variant}", name, error))
+                continue
+            row = _row(f"robust/{variant}", name, truth, mask, geometry, time.monotonic() - started)
+            reference = row["dice"] if reference is None else reference
+            row["dice_change"] = row["dice"] - reference
+            rows.append(row)
+    return rows
+
+
+def _as_other_scanners(image: np.ndarray, liver: np.ndarray, geometry: Geometry, rng: np.random.Generator):
+    """(variant, image, liver truth, geometry): the image as given, then as other scanners or
+    exports could give it (see the module docstring)."""
+    import SimpleITK as sitk
+
+    yield "as-given", image, liver, geometry
+    yield "floats-0-1", image / float(image.max()), liver, geometry
+    yield "offset", image + 500.0, liver, geometry
+    direction = geometry.direction_matrix_lps
+    last_column_lps = np.asarray(geometry.origin_lps_mm) + direction[:, 0] * geometry.spacing_ijk_mm[0] * (
+        geometry.shape[2] - 1)
+    flipped = direction * [-1.0, 1.0, 1.0]
+    yield "rows-reversed", image[:, :, ::-1].copy(), liver[:, :, ::-1].copy(), Geometry(
+        geometry.shape, geometry.spacing_ijk_mm, tuple(last_column_lps), tuple(flipped.ravel()))
+    spacing = geometry.spacing_ijk_mm
+    yield "coronal-order", np.ascontiguousarray(image.transpose(1, 0, 2)), np.ascontiguousarray(
+        liver.transpose(1, 0, 2)), Geometry((geometry.shape[1], geometry.shape[0], geometry.shape[2]),
+                                            (spacing[0], spacing[2], spacing[1]), geometry.origin_lps_mm,
+                                            tuple(direction[:, [0, 2, 1]].ravel()))
+    level = float(np.median(image[liver]))
+    yield "noise-15%", image + rng.normal(0.0, 0.15 * level, image.shape).astype(np.float32), liver, geometry
+    _, j, i = np.meshgrid(*[np.linspace(-1.0, 1.0, n, dtype=np.float32) for n in image.shape], indexing="ij")
+    yield "bias-30%", image * (1.0 + 0.3 * (0.6 * i + 0.4 * j)), liver, geometry
+    source = sitk.GetImageFromArray(image)
+    geometry.apply_to_sitk(source)
+    coarse = [2.5, 2.5, spacing[2]]
+    grid = sitk.Image([round(n * s / c) for n, s, c in zip(source.GetSize(), spacing, coarse)], sitk.sitkFloat32)
+    grid.SetSpacing(coarse)
+    grid.SetOrigin(source.GetOrigin())
+    grid.SetDirection(source.GetDirection())
+    truth = sitk.GetImageFromArray(liver.astype(np.uint8))
+    geometry.apply_to_sitk(truth)
+    yield "pixels-2.5mm", sitk.GetArrayFromImage(sitk.Resample(source, grid, sitk.Transform(), sitk.sitkLinear)), \
+        sitk.GetArrayFromImage(sitk.Resample(truth, grid, sitk.Transform(), sitk.sitkNearestNeighbor)) > 0, \
+        Geometry.from_sitk(grid)
+    # the liver's upper quarter beyond the field of view (slices kept from the feet up)
+    slices = np.nonzero(liver.any(axis=(1, 2)))[0]
+    superior = geometry.kji_to_ras(np.array([1.0, 0.0, 0.0]))[2] > geometry.kji_to_ras(np.zeros(3))[2]
+    cut = len(slices) // 4
+    keep = slice(0, slices.max() + 1 - cut) if superior else slice(slices.min() + cut, geometry.shape[0])
+    first = keep.start
+    origin_lps = np.asarray(geometry.origin_lps_mm) + direction[:, 2] * spacing[2] * first
+    yield "dome-cut", image[keep], liver[keep], Geometry(image[keep].shape, spacing, tuple(origin_lps),
+                                                        geometry.direction_lps)
+
+
 def phantoms(seeds: list[int], variants: list[str], method: str) -> list[dict]:
     from livermets.phantom import make_phantom
     from livermets.segmentation.liver import segment_liver
@@ -312,7 +388,7 @@ def summarise(rows: list[dict]) -> None:
         )
         for key in extra_keys:
             values = [row[key] for row in selected if key in row]
-            print(f"SUMMARY {group:9s} {key} mean {np.mean(values):.3f}")
+            print(f"SUMMARY {group:9s} {key} mean {np.mean(values):.3f} min {np.min(values):.3f}")
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -331,10 +407,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     have_data = (args.data / "README.md").exists()
     if "chaos" in groups and have_data:
         rows += chaos(args.data, args.liver_method, fold_networks(args.liver_folds))
+    if "robustness" in groups and have_data:
+        rows += robustness(args.data, args.liver_method, fold_networks(args.liver_folds))
     if "totalseg" in groups and have_data:
         rows += totalseg(args.data, args.liver_method)
-    if not have_data and groups & {"chaos", "totalseg"}:
-        print(f"real data not found at {args.data}: chaos and totalseg skipped")
+    if not have_data and groups & {"chaos", "totalseg", "robustness"}:
+        print(f"real data not found at {args.data}: chaos, totalseg and robustness skipped")
     if "phantom" in groups:
         rows += phantoms(args.seeds, args.variants, args.liver_method)
     if "pipeline" in groups:
