@@ -209,8 +209,10 @@ def robustness(data: Path, method: str, folds: dict) -> list[dict]:
                 rows.append(_failed(f"robust/{variant}", name, error))
                 continue
             row = _row(f"robust/{variant}", name, truth, mask, geometry, time.monotonic() - started)
-            reference = row["dice"] if reference is None else reference
-            row["dice_change"] = row["dice"] - reference
+            if variant == "as-given":
+                reference = row["dice"]
+            if reference is not None:
+                row["dice_change"] = row["dice"] - reference
             rows.append(row)
     return rows
 
