@@ -154,14 +154,18 @@ def fold_networks(folder: Optional[Path]) -> dict:
     return {name: loaded[path] for name, path in weights.items()}
 
 
+def _chaos_cases(data: Path):
+    """(case name, image, label array) of each CHAOS case in ``data``/chaos_t2."""
+    for image_path in sorted((data / "chaos_t2").glob("chaos*_t2spir.nii.gz")):
+        name = image_path.name.split("_")[0]
+        yield name, _read(image_path), _read(image_path.with_name(f"{name}_labels.nii.gz")).array
+
+
 def chaos(data: Path, method: str, folds: dict) -> list[dict]:
     from livermets.segmentation.liver import segment_liver
 
     rows = []
-    for image_path in sorted((data / "chaos_t2").glob("chaos*_t2spir.nii.gz")):
-        name = image_path.name.split("_")[0]
-        image = _read(image_path)
-        labels = _read(image_path.with_name(f"{name}_labels.nii.gz")).array
+    for name, image, labels in _chaos_cases(data):
         network = folds.get(name)
         seen = method != "intensity" and network is None
         started = time.monotonic()
@@ -195,10 +199,7 @@ def robustness(data: Path, method: str, folds: dict) -> list[dict]:
     from livermets.segmentation.liver import segment_liver
 
     rows = []
-    for image_path in sorted((data / "chaos_t2").glob("chaos*_t2spir.nii.gz")):
-        name = image_path.name.split("_")[0]
-        image = _read(image_path)
-        labels = _read(image_path.with_name(f"{name}_labels.nii.gz")).array
+    for name, image, labels in _chaos_cases(data):
         reference = None
         for variant, array, truth, geometry in _as_other_scanners(image.array.astype(np.float32), labels == 1,
                                                                    image.geometry, np.random.default_rng(0)):
