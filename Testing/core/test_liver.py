@@ -70,7 +70,7 @@ def test_mri_liver_does_not_depend_on_the_scanners_scaling(gain, offset):
 
 def test_bias_correction_evens_out_a_smooth_field():
     """A 30 % anterior-posterior signal slope over the synthetic liver is divided out by N4 (on
-    its shrunk copy): the liver's anterior and posterior thirds end within 5 % of each other."""
+    its shrunk copy): the liver's front and back (RAS y above 25 mm, below -15 mm) end within 5 %."""
     abdomen = make_abdomen()
     kji = np.argwhere(np.ones(abdomen.geometry.shape, dtype=bool)).astype(float)
     anterior_mm = abdomen.geometry.kji_to_ras(kji)[:, 1].reshape(abdomen.geometry.shape)  # RAS +y
