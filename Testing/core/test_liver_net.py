@@ -60,6 +60,8 @@ def test_canonical_grid_covers_an_oblique_input_with_lps_axes():
     assert grid.direction_lps == (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
     assert grid.spacing_ijk_mm == (liver_net.IN_PLANE_MM, liver_net.IN_PLANE_MM, 5.0)
     assert grid.shape[1] % 8 == 0 and grid.shape[2] % 8 == 0
+    deeper = liver_net.canonical_grid(geometry, multiple=32)  # for a network that halves its planes 5 times
+    assert deeper.shape[1] % 32 == 0 and deeper.shape[2] % 32 == 0 and deeper.shape[0] == grid.shape[0]
     # every corner of the input lies inside the canonical grid (within half a voxel)
     corners = np.array([[k, j, i] for k in (0, 29) for j in (0, 99) for i in (0, 119)], dtype=float)
     inside = grid.ras_to_kji(geometry.kji_to_ras(corners))
@@ -117,3 +119,61 @@ def test_a_weights_file_of_several_networks_gives_the_mean_of_their_probabilitie
     assert np.allclose(liver_net.LiverNet.load(tmp_path / "two.npz").probability(planes), expected, atol=1e-5)
     assert np.allclose(liver_net.LiverNet.load(tmp_path / "one.npz").probability(planes),
                        1.0 / (1.0 + np.exp(-logits)), atol=1e-5)
+
+
+def _deeper(member: dict, rng: np.random.Generator, mix: float) -> dict:
+    """``member`` with one more level: a random encoder and up-convolution below its deepest, and
+    a decoder that passes the skip connection through (a centre-tap identity on the skip half of
+    its input; feature maps are >= 0 after ReLU) plus ``mix`` x random weights on the up half."""
+    deepest = liver_net.LiverNet((member,)).downsamplings
+    channels = member[f"encoder{deepest}.1.bias"].size
+    below = 2 * channels
+    first = np.zeros((9, 2 * channels, channels), dtype=np.float32)  # (tap, input channel, output)
+    first[:, :channels] = mix * rng.normal(scale=0.1, size=(9, channels, channels))  # up half
+    first[4, channels:] = np.eye(channels)  # skip half, centre tap
+    second = np.zeros((9, channels, channels), dtype=np.float32)
+    second[4] = np.eye(channels)
+    zeros = np.zeros(channels, dtype=np.float32)
+    return {
+        **member,
+        f"encoder{deepest + 1}.0.weight": rng.normal(size=(9 * channels, below)).astype(np.float32),
+        f"encoder{deepest + 1}.0.bias": np.zeros(below, dtype=np.float32),
+        f"encoder{deepest + 1}.1.weight": rng.normal(size=(9 * below, below)).astype(np.float32),
+        f"encoder{deepest + 1}.1.bias": np.zeros(below, dtype=np.float32),
+        f"up{deepest}.weight": rng.normal(size=(below, 2, 2, channels)).astype(np.float32),
+        f"up{deepest}.bias": zeros,
+        f"decoder{deepest}.0.weight": first.reshape(-1, channels), f"decoder{deepest}.0.bias": zeros,
+        f"decoder{deepest}.1.weight": second.reshape(-1, channels), f"decoder{deepest}.1.bias": zeros,
+    }
+
+
+def test_the_network_depth_is_read_from_the_weights():
+    # a level added below the deepest, whose decoder passes the skip connection through unchanged,
+    # gives the shallower network's logits when that decoder ignores the level, and others when not
+    shallow = liver_net.shipped_network().members[0]
+    rng = np.random.default_rng(2)
+    channels = 2 * liver_net.NEIGHBOURS + 1
+    planes = rng.normal(size=(2, channels, 16, 32)).astype(np.float32)
+    expected = liver_net.LiverNet((shallow,)).logits(planes)
+    ignored, used = _deeper(shallow, rng, 0.0), _deeper(shallow, rng, 1.0)
+    assert liver_net.LiverNet((used,)).downsamplings == liver_net.LiverNet((shallow,)).downsamplings + 1
+    assert np.allclose(liver_net.LiverNet((ignored,)).logits(planes), expected, atol=1e-4)
+    assert not np.allclose(liver_net.LiverNet((used,)).logits(planes), expected, atol=1e-2)
+
+
+def test_the_planes_are_padded_for_the_network_that_reads_them():
+    # a network that halves its planes twice more than the shipped one needs sizes that are
+    # multiples of 32; with its extra levels ignored it must find the liver the shipped one finds
+    from livermets.phantom import make_phantom
+    from livermets.segmentation import liver
+
+    phantom = make_phantom(1, variant="small")
+    model = liver.intensity_model(np.asarray(phantom.images["t2"]), phantom.geometry, sequence="t2")
+    shipped = liver_net.shipped_network().members[0]
+    rng = np.random.default_rng(4)
+    deeper = liver_net.LiverNet((_deeper(_deeper(shipped, rng, 0.0), rng, 0.0),))
+    assert any(n % 32 for n in liver_net.canonical_grid(model.work_geometry, model.body).shape[1:])
+    expected = liver.network_organ(liver.network_probability(model, liver_net.LiverNet((shipped,))),
+                                   model.work_geometry)
+    found = liver.network_organ(liver.network_probability(model, deeper), model.work_geometry)
+    assert 2 * np.count_nonzero(found & expected) / (found.sum() + expected.sum()) > 0.97

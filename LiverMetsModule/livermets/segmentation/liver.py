@@ -381,9 +381,10 @@ def _check_signal_above_air(work: np.ndarray, body: np.ndarray, liver_level: flo
         )
 
 
-def network_input(model: IntensityModel) -> tuple[Geometry, np.ndarray]:
-    """The canonical grid and the network's input planes ``(K, C, H, W)`` for ``model``'s image."""
-    grid = liver_net.canonical_grid(model.work_geometry, model.body)
+def network_input(model: IntensityModel, multiple: int = 8) -> tuple[Geometry, np.ndarray]:
+    """The canonical grid (plane size a multiple of ``multiple``) and the network's input planes
+    ``(K, C, H, W)`` for ``model``'s image."""
+    grid = liver_net.canonical_grid(model.work_geometry, model.body, multiple=multiple)
     planes = liver_net.network_planes(
         morph.to_sitk(model.work.astype(np.float32), model.work_geometry),
         grid,
@@ -396,8 +397,9 @@ def network_input(model: IntensityModel) -> tuple[Geometry, np.ndarray]:
 
 def network_probability(model: IntensityModel, network: Optional[liver_net.LiverNet] = None) -> np.ndarray:
     """The network's liver probability (float32 0..1) on ``model.work_geometry``."""
-    grid, planes = network_input(model)
-    probability = (network or liver_net.shipped_network()).probability(planes)
+    network = network or liver_net.shipped_network()
+    grid, planes = network_input(model, 2 ** network.downsamplings)
+    probability = network.probability(planes)
     return sitk.GetArrayFromImage(morph.resample_to(morph.to_sitk(probability, grid), model.work_geometry))
 
 

@@ -36,18 +36,18 @@ NEIGHBOUR_MM = 7.5   # distance between the planes given to the network (mm)
 NEIGHBOURS = 2       # planes given above and below the one segmented
 IN_PLANE_MM = 2.0    # pixel size of the canonical grid (mm)
 MIN_SLICE_MM = 2.0   # finest plane spacing of the canonical grid (mm)
-DOWNSAMPLINGS = 3    # the U-Net halves the plane this many times: sizes are padded to 2**3
 CLIP_Z = 8.0         # input values beyond +-8 spreads carry no more information
 WEIGHTS = Path(__file__).with_name("liver_net.npz")
 BATCH_PLANES = 8     # planes per forward pass (bounds the memory the feature maps take)
 
 
 def canonical_grid(
-    geometry: Geometry, region: Optional[np.ndarray] = None, *, margin_mm: float = 10.0
+    geometry: Geometry, region: Optional[np.ndarray] = None, *, margin_mm: float = 10.0, multiple: int = 8
 ) -> Geometry:
     """LPS-aligned grid covering ``geometry``'s field of view, or only the bounding box of
     ``region`` (a mask on ``geometry``) plus ``margin_mm`` in-plane: ``IN_PLANE_MM`` pixels, planes at the
-    input's axial spacing (at least ``MIN_SLICE_MM``), plane size padded to a multiple of 8."""
+    input's axial spacing (at least ``MIN_SLICE_MM``), plane size padded to a multiple of ``multiple``
+    (``2 ** LiverNet.downsamplings`` of the network that will read it)."""
     if region is not None and np.any(region):
         where = np.nonzero(region)
         low_kji = [int(w.min()) for w in where]
@@ -64,7 +64,6 @@ def canonical_grid(
     slice_mm = max(float(geometry.spacing_mm[geometry.axial_axis()]), MIN_SLICE_MM)
     spacing = np.array([IN_PLANE_MM, IN_PLANE_MM, slice_mm])
     size = np.floor((high - low) / spacing).astype(int) + 1
-    multiple = 2 ** DOWNSAMPLINGS
     size[:2] = -(-size[:2] // multiple) * multiple
     origin = (low + high) / 2.0 - spacing * (size - 1) / 2.0
     return Geometry(tuple(int(n) for n in size[::-1]), tuple(spacing), tuple(origin))
@@ -169,8 +168,14 @@ class LiverNet:
         order = sorted(members, key=lambda member: int(member.removeprefix("member")))
         return cls(tuple(members[member] for member in order))
 
+    @property
+    def downsamplings(self) -> int:
+        """How many times the deepest member halves its planes (the layers say: one up-convolution each)."""
+        return max(_downsamplings(arrays) for arrays in self.members)
+
     def logits(self, planes: np.ndarray, member: int = 0) -> np.ndarray:
-        """``planes`` (N, channels, H, W) with H, W multiples of 8 -> one member's liver logits (N, H, W)."""
+        """``planes`` (N, channels, H, W), H and W multiples of ``2 ** downsamplings`` -> one member's
+        liver logits (N, H, W)."""
         arrays = self.members[member]
 
         def block(x: np.ndarray, name: str) -> np.ndarray:
@@ -179,10 +184,11 @@ class LiverNet:
 
         x = np.ascontiguousarray(planes.transpose(1, 0, 2, 3), dtype=np.float32)
         skips = []
-        for level in range(DOWNSAMPLINGS + 1):
+        depth = _downsamplings(arrays)
+        for level in range(depth + 1):
             x = block(x if level == 0 else _max_pool(x), f"encoder{level}")
             skips.append(x)
-        for level in reversed(range(DOWNSAMPLINGS)):
+        for level in reversed(range(depth)):
             up = _up(x, arrays[f"up{level}.weight"], arrays[f"up{level}.bias"])
             x = block(np.concatenate([up, skips[level]], axis=0), f"decoder{level}")
         out = arrays["head.weight"].T @ x.reshape(x.shape[0], -1) + arrays["head.bias"][:, None]
@@ -197,6 +203,10 @@ class LiverNet:
                 logits = self.logits(planes[start:start + BATCH_PLANES], member)
                 out[start:start + BATCH_PLANES] += 1.0 / (1.0 + np.exp(-np.clip(logits, -30.0, 30.0)))
         return out / len(self.members)
+
+
+def _downsamplings(arrays: dict) -> int:
+    return sum(name.startswith("up") and name.endswith(".weight") for name in arrays)
 
 
 @lru_cache(maxsize=2)
