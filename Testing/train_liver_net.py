@@ -5,6 +5,7 @@ Usage (from the repository root, in an environment with ``torch`` and the core i
     python Testing/train_liver_net.py --out DIR [--data ../shared/data] [--holdout chaos01,chaos02]
                                       [--steps 1500 3000] [--threads 2] [--cache DIR]
                                       [--lesion-copies N [--lesion-values LO HI] [--lesion-subcapsular-every K]]
+                                      [--channels 8 16 32 64] [--level-offset-sd 0.15] [--bias-field-sd 0]
 
 Writes ``DIR/liver_net.npz`` (the numpy weights ``LiverNet.load`` reads) and ``DIR/liver_net.json``
 (training cases, settings, versions). One network is trained for each ``--steps`` value (same data,
@@ -40,11 +41,23 @@ median liver Dice 0.850 against 0.856 (better in five cases, worse in four: chao
 chaos05 0.781 -> 0.830), worst case 0.677 against 0.676, median volume error 9.7 % against 11.0 %.
 With eight training livers, what limits the network is the data more than its size.
 
+Also tried, not used: a wider level offset and a bias field. Held out, the network is sensitive to
+the liver level it is given: moving it by a quarter of the spread changed Dice by up to 0.09, in
+either direction depending on the case. On the five folds (1500 steps, one network per fold, one
+thread), ``builtin`` liver of ``Testing/evaluate.py --liver-folds``, against the shipped recipe's single
+networks (median Dice 0.856, worst 0.676, median volume error 11.0 %): ``--level-offset-sd 0.35`` gave 0.846 / 0.707 / 13.6 % (better in 3 cases, worse in 7);
+with ``--bias-field-sd 0.15`` as well, 0.840 / 0.718 / 9.5 % (better in 5, worse in 5: chaos05
+0.781 -> 0.817, chaos13 0.874 -> 0.836). The worst case improves, the median does not. The three
+networks of each fold averaged (shipped recipe, wider offset, bias field): median 0.860, worst 0.713,
+volume error 11.7 % for the network alone, no better than a pair of the shipped recipe (0.869 / 0.718
+/ 8.9 %): the gain is that of averaging, not of the augmentation.
+
 Every image goes through the product's own input path (``liver.intensity_model`` then
 ``liver.network_input``), so training and use see the same canonical grid and contrast units.
 Augmentation: in-plane rotation, scaling and shift, contrast sign flip (polarity), contrast gain (0.5-2)
-and offset, a monotone curve, noise, a field of view cut just above or below. Deterministic for a
-given seed and thread count.
+and offset (an error of the liver level, ``--level-offset-sd`` spreads), a monotone curve, noise, a field
+of view cut just above or below; with ``--bias-field-sd`` a smooth multiplicative bias field too.
+Deterministic for a given seed and thread count.
 """
 
 from __future__ import annotations
@@ -74,6 +87,9 @@ PHANTOM_VARIANTS = ("standard", "thick")
 PHANTOM_SHARE = 0.2    # share of each batch drawn from phantom planes
 FLIP_SHARE = 0.3       # share of samples whose contrast sign is flipped (polarity)
 CUT_SHARE = 0.2        # share of samples whose field of view is cut above or below
+LEVEL_OFFSET_SD = 0.15  # sd of the offset (spreads) added to a sample's contrast: an error of the liver level
+BIAS_FIELD_SD = 0.0     # largest log-sd of a smooth multiplicative bias field per sample (0: none)
+BIAS_FIELD_NODES = 4    # the bias field's random control values across a crop, each way
 CROP = 160             # training crop (pixels of IN_PLANE_MM): 320 mm
 BATCH = 16
 CHANNELS = (8, 16, 32, 64)  # the shipped width: ~0.23 MB of weights per network, CPU inference in seconds
@@ -234,7 +250,8 @@ def crop(sample: dict, plane: int, rng: np.random.Generator) -> tuple[np.ndarray
     return x[:, row:row + CROP, column:column + CROP], y[row:row + CROP, column:column + CROP]
 
 
-def augment(x, y, outside, rng: np.random.Generator):
+def augment(x, y, outside, rng: np.random.Generator, level_sd: float = LEVEL_OFFSET_SD,
+            bias_sd: float = BIAS_FIELD_SD):
     import torch
     import torch.nn.functional as F
 
@@ -250,9 +267,11 @@ def augment(x, y, outside, rng: np.random.Generator):
     outside = outside.view(n, 1, 1, 1)
     x = F.grid_sample(x - outside, grid, align_corners=False) + outside
     y = (F.grid_sample(y, grid, align_corners=False) > 0.5).float()
+    if bias_sd > 0:
+        x = _bias_field(x, outside, bias_sd, rng)
     sign = torch.from_numpy(np.where(rng.random(n) < FLIP_SHARE, -1.0, 1.0).astype(np.float32)).view(n, 1, 1, 1)
     gain = torch.from_numpy(np.exp(rng.uniform(np.log(0.5), np.log(2.0), n)).astype(np.float32)).view(n, 1, 1, 1)
-    offset = torch.from_numpy(rng.normal(0.0, 0.15, n).astype(np.float32)).view(n, 1, 1, 1)
+    offset = torch.from_numpy(rng.normal(0.0, level_sd, n).astype(np.float32)).view(n, 1, 1, 1)
     power = torch.from_numpy(rng.uniform(0.75, 1.33, n).astype(np.float32)).view(n, 1, 1, 1)
     x = torch.sign(x) * torch.abs(x) ** power
     x = sign * (gain * x + offset)
@@ -260,6 +279,21 @@ def augment(x, y, outside, rng: np.random.Generator):
         torch.from_numpy(rng.uniform(0.0, 0.15, n).astype(np.float32)).view(n, 1, 1, 1)
     x = _cut_field_of_view(x, rng)
     return x.clamp(-liver_net.CLIP_Z, liver_net.CLIP_Z), y
+
+
+def _bias_field(x, outside, bias_sd: float, rng: np.random.Generator):
+    """Multiply each sample's signal (its value above the ``outside`` value, which stands for
+    intensity zero) by a smooth field: exp(a * bicubic interpolation of BIAS_FIELD_NODES^2 standard
+    normal values), a uniform in 0..``bias_sd``. In the network's units a multiplicative field is
+    a gain and a spatially varying offset of the liver level, as a coil's residual bias is."""
+    import torch
+    import torch.nn.functional as F
+
+    n = x.shape[0]
+    nodes = torch.from_numpy(rng.normal(0.0, 1.0, (n, 1, BIAS_FIELD_NODES, BIAS_FIELD_NODES)).astype(np.float32))
+    amplitude = torch.from_numpy(rng.uniform(0.0, bias_sd, n).astype(np.float32)).view(n, 1, 1, 1)
+    field = torch.exp(amplitude * F.interpolate(nodes, size=tuple(x.shape[-2:]), mode="bicubic", align_corners=True))
+    return (x - outside) * field + outside
 
 
 def _cut_field_of_view(x, rng: np.random.Generator):
@@ -275,7 +309,8 @@ def _cut_field_of_view(x, rng: np.random.Generator):
     return x
 
 
-def train(samples: dict[str, dict], steps: int, seed: int, channels=CHANNELS):
+def train(samples: dict[str, dict], steps: int, seed: int, channels=CHANNELS, level_sd: float = LEVEL_OFFSET_SD,
+          bias_sd: float = BIAS_FIELD_SD):
     import torch
     import torch.nn.functional as F
 
@@ -295,7 +330,7 @@ def train(samples: dict[str, dict], steps: int, seed: int, channels=CHANNELS):
         x = torch.from_numpy(np.stack([p[0] for p in pairs]))
         y = torch.from_numpy(np.stack([p[1] for p in pairs])[:, None])
         outside = torch.tensor([samples[name]["outside"] for name, _ in picks], dtype=torch.float32)
-        x, y = augment(x, y, outside, rng)
+        x, y = augment(x, y, outside, rng, level_sd, bias_sd)
         for group in optimiser.param_groups:
             group["lr"] = 2e-3 * 0.5 * (1.0 + math.cos(math.pi * step / steps))
         network.train()
@@ -325,6 +360,10 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--channels", type=int, nargs="+", default=list(CHANNELS),
                         help="feature maps per level, one level per value")
+    parser.add_argument("--level-offset-sd", type=float, default=LEVEL_OFFSET_SD,
+                        help="sd of the random offset of the liver level, in spreads (default %(default)s)")
+    parser.add_argument("--bias-field-sd", type=float, default=BIAS_FIELD_SD,
+                        help="largest log-sd of a random smooth bias field (default %(default)s: none)")
     parser.add_argument("--cache", type=Path, help="folder for prepared inputs, reused across folds")
     parser.add_argument("--lesion-copies", type=int, default=0,
                         help="copies of each CHAOS case with inserted lesions labelled liver (default none)")
@@ -344,7 +383,8 @@ def main(argv=None) -> int:
                                lambda: chaos_lesion_samples(args.data, args.lesion_copies, (low, high), every)))
     samples = {name: s for name, s in samples.items() if name.split("-")[0] not in holdout}
     samples.update(_cached(args.cache, "phantoms", phantom_samples))
-    networks = [train(samples, steps, args.seed, tuple(args.channels)) for steps in args.steps]
+    networks = [train(samples, steps, args.seed, tuple(args.channels), args.level_offset_sd, args.bias_field_sd)
+                for steps in args.steps]
     args.out.mkdir(parents=True, exist_ok=True)
     export(networks, args.out / "liver_net.npz")
     card = {
@@ -361,7 +401,8 @@ def main(argv=None) -> int:
            if args.lesion_copies else {}),
         "held_out": sorted(holdout),
         "phantoms": {"seeds": list(PHANTOM_SEEDS), "variants": list(PHANTOM_VARIANTS), "share": PHANTOM_SHARE},
-        "augmentation": {"contrast_flip_share": FLIP_SHARE, "field_of_view_cut_share": CUT_SHARE},
+        "augmentation": {"contrast_flip_share": FLIP_SHARE, "field_of_view_cut_share": CUT_SHARE,
+                         "level_offset_sd": args.level_offset_sd, "bias_field_log_sd_max": args.bias_field_sd},
         "steps": args.steps, "batch": BATCH, "crop_px": CROP, "seed": args.seed,
         "data": "CHAOS T2-SPIR (Kavur et al. 2021, doi:10.1016/j.media.2020.101950, CC BY-SA 4.0)",
         "livermets_version": __version__, "torch_version": torch.__version__,
