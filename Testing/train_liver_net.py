@@ -41,16 +41,16 @@ median liver Dice 0.850 against 0.856 (better in five cases, worse in four: chao
 chaos05 0.781 -> 0.830), worst case 0.677 against 0.676, median volume error 9.7 % against 11.0 %.
 With eight training livers, what limits the network is the data more than its size.
 
-Also tried, not used: a wider level offset and a bias field. Held out, the network is sensitive to
-the liver level it is given: moving it by a quarter of the spread changed Dice by up to 0.09, in
-either direction depending on the case. On the five folds (1500 steps, one network per fold, one
-thread), ``builtin`` liver of ``Testing/evaluate.py --liver-folds``, against the shipped recipe's single
-networks (median Dice 0.856, worst 0.676, median volume error 11.0 %): ``--level-offset-sd 0.35`` gave 0.846 / 0.707 / 13.6 % (better in 3 cases, worse in 7);
-with ``--bias-field-sd 0.15`` as well, 0.840 / 0.718 / 9.5 % (better in 5, worse in 5: chaos05
-0.781 -> 0.817, chaos13 0.874 -> 0.836). The worst case improves, the median does not. The three
-networks of each fold averaged (shipped recipe, wider offset, bias field): median 0.860, worst 0.713,
-volume error 11.7 % for the network alone, no better than a pair of the shipped recipe (0.869 / 0.718
-/ 8.9 %): the gain is that of averaging, not of the augmentation.
+Also tried, not used: a wider level offset and a bias field. Held out, the network is sensitive to the
+liver level it is given: moving it by a quarter of the spread changed Dice by up to 0.09, in either
+direction depending on the case. On the five folds (1500 steps, one network per fold, one thread; the
+``builtin`` liver of ``Testing/evaluate.py --liver-folds``), against the shipped recipe's single
+networks (median Dice 0.856, worst 0.676, median volume error 11.0 %): ``--level-offset-sd 0.35`` gave
+0.846 / 0.707 / 13.6 % (better in 3 cases, worse in 7); with ``--bias-field-sd 0.15`` as well, 0.840 /
+0.718 / 9.5 % (better in 5, worse in 5: chaos05 0.781 -> 0.817, chaos13 0.874 -> 0.836). The worst case
+improves, the median does not. The three networks of each fold averaged (shipped recipe, wider offset,
+bias field): median 0.860, worst 0.713, volume error 11.7 % for the network alone, no better than a pair
+of the shipped recipe (0.869 / 0.718 / 8.9 %): the gain is that of averaging, not of the augmentation.
 
 Every image goes through the product's own input path (``liver.intensity_model`` then
 ``liver.network_input``), so training and use see the same canonical grid and contrast units.
@@ -284,7 +284,7 @@ def augment(x, y, outside, rng: np.random.Generator, level_sd: float = LEVEL_OFF
 def _bias_field(x, outside, bias_sd: float, rng: np.random.Generator):
     """Multiply each sample's signal (its value above the ``outside`` value, which stands for
     intensity zero) by a smooth field: exp(a * bicubic interpolation of BIAS_FIELD_NODES^2 standard
-    normal values), a uniform in 0..``bias_sd``. In the network's units a multiplicative field is
+    normal values), ``a`` drawn uniformly in 0..``bias_sd``. In the network's units a multiplicative field is
     a gain and a spatially varying offset of the liver level, as a coil's residual bias is."""
     import torch
     import torch.nn.functional as F
