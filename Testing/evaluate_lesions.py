@@ -22,6 +22,8 @@ Cases
 
   Sensitivity is given over all true lesions, over those of at least 5 mm (the smallest size
   ``detect_lesions`` reports by default; the phantoms hold 3-5 mm lesions) and of at least 10 mm.
+  After each summary, the same figures as if the lesions scoring below each of
+  :data:`OPERATING_SCORES` had been rejected (the operating points a reader can choose).
 
   With ``--with-vessels`` the vessel mask of ``segment_vessels`` is passed to ``detect_lesions``
   (as the pipeline does); the time printed then includes the vessel segmentation.
@@ -47,7 +49,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "LiverMetsModule"))
 
 from evaluate import fold_weights
-from lesion_metrics import dice, match_lesions, vessel_dice
+from lesion_metrics import dice, match_lesions, operating_points, vessel_dice
 from livermets.geometry import Geometry, Volume
 from livermets.labels import PHANTOM_LABELS
 from livermets.segmentation.lesions import detect_lesions
@@ -58,6 +60,7 @@ from synthetic_liver import grid_mm, make_case, place_balls
 
 DIAMETERS_MM = (6.0, 8.0, 10.0, 14.0, 20.0, 30.0)
 CYST_DIAMETER_MM = 12.0
+OPERATING_SCORES = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)  # figures also reported for lesions kept above these scores
 LESION_SIZES = [(d, False) for d in DIAMETERS_MM] + [(CYST_DIAMETER_MM, True)]
 # Focal findings already present in the "healthy" CHAOS livers, found by reviewing every
 # detection on the unmodified T2 images by eye (not a radiologist's read): round, sharply
@@ -223,6 +226,7 @@ def main(argv=None) -> int:
                 engine = f"builtin:{folds[name]}" if name in folds else "builtin"
                 found = segment({name: Volume(image, geometry) for name, image in images.items()}, engine=engine)
                 instances, likely_cyst = found.lesions, [bool(row.get("likely_cyst")) for row in found.lesion_table]
+                scores = [float(row["score"]) for row in found.lesion_table]
                 seen = "" if name in folds else " (seen in training)"
                 liver_text = f"liver Dice {dice(liver, found.liver > 0):.3f}{seen}  "
             else:
@@ -231,13 +235,13 @@ def main(argv=None) -> int:
                     found = segment_vessels(images, liver, geometry)
                     vessels = found.portal | found.hepatic
                 result = detect_lesions(images, liver, geometry, vessels=vessels, min_score=args.min_score)
-                instances, likely_cyst = result.instances, result.likely_cyst
+                instances, likely_cyst, scores = result.instances, result.likely_cyst, result.scores
             seconds = time.perf_counter() - start
             match = match_lesions(truth, instances, geometry, ignore=ignore)
             on_findings = match_lesions(truth, instances, geometry, ignore=cysts).false_positives \
                 - match.false_positives
             cyst_flags = [flag for n, flag in enumerate(likely_cyst, 1) if cysts[instances == n].mean() > 0.5]
-            rows.append((match, cyst_flags, on_findings))
+            rows.append((match, cyst_flags, on_findings, scores))
             print(f"{name:36s} lesions {len(match.detected):2d}  sens {match.sensitivity():.2f}  "
                   f"sens>=5mm {_fmt(match.sensitivity(5.0))}  sens>=10mm {_fmt(match.sensitivity(10.0))}  "
                   f"FP {match.false_positives}{f' (+{on_findings} on real findings)' if on_findings else ''} "
@@ -260,21 +264,26 @@ def _fmt(value) -> str:
 
 
 def _summary(group: str, rows) -> None:
-    """``rows``: (LesionMatch, cyst flags, false positives on real findings) per case."""
+    """``rows``: (LesionMatch, cyst flags, false positives on real findings, scores of the
+    predicted labels 1..N) per case; then the figures had only higher-scoring lesions been kept."""
     sizes = [(hit, d) for match, *_ in rows for hit, d in zip(match.detected, match.truth_diameters_mm)]
     detected = [hit for hit, _ in sizes]
     reportable = [hit for hit, d in sizes if d >= 5.0]
     large = [hit for hit, d in sizes if d >= 10.0]
     fps = [match.false_positives for match, *_ in rows]
-    with_findings = (sum(fps) + sum(count for *_, count in rows)) / len(fps)
+    with_findings = (sum(fps) + sum(count for _, _, count, _ in rows)) / len(fps)
     dices = [match.lesion_dice for match, *_ in rows]
-    flags = [flag for _, cyst_flags, _ in rows for flag in cyst_flags]
+    flags = [flag for _, cyst_flags, _, _ in rows for flag in cyst_flags]
     print(f"SUMMARY {group}: cases {len(rows)}  lesions {len(detected)}  sensitivity {np.mean(detected):.3f}  "
           f"sensitivity>=5mm {np.mean(reportable) if reportable else float('nan'):.3f}  "
           f"sensitivity>=10mm {np.mean(large) if large else float('nan'):.3f}  FP/case {np.mean(fps):.2f} "
           f"(max {max(fps)}; {with_findings:.2f} counting real findings)  "
           f"lesion Dice mean {np.mean(dices):.3f} (min {min(dices):.3f})  "
           f"cysts flagged {sum(flags)}/{len(flags)}")
+    for point in operating_points([(match, scores) for match, _, _, scores in rows], list(OPERATING_SCORES)):
+        print(f"  {group} score>={point['min_score']:.2f}  sensitivity {point['sensitivity']:.3f}  "
+              f"sensitivity>=10mm {point['sensitivity_large'] or float('nan'):.3f}  "
+              f"FP/case {point['false_positives_per_case']:.2f}")
 
 
 if __name__ == "__main__":

@@ -43,15 +43,18 @@ def dice(truth: np.ndarray, prediction: np.ndarray) -> float:
 class LesionMatch:
     """Per-case detection summary.
 
-    ``truth_diameters_mm[n]`` and ``detected[n]`` describe true lesion n; ``lesion_dice``
-    is the Dice of the union masks, ``detected_dice`` the mean per-lesion Dice of detected
-    lesions (each against the union of the predictions matched to it).
+    ``truth_diameters_mm[n]`` and ``detected[n]`` describe true lesion n, ``matched_by[n]`` the
+    predicted labels that found it; ``false_labels`` are the predicted labels counted as false
+    positives; ``lesion_dice`` is the Dice of the union masks, ``detected_dice`` the mean
+    per-lesion Dice of detected lesions (each against the union of the predictions matched to it).
     """
 
     truth_diameters_mm: list[float] = field(default_factory=list)
     detected: list[bool] = field(default_factory=list)
+    matched_by: list[tuple[int, ...]] = field(default_factory=list)
     per_lesion_dice: list[float] = field(default_factory=list)
     false_positives: int = 0
+    false_labels: list[int] = field(default_factory=list)
     lesion_dice: float = 0.0
 
     def sensitivity(self, min_diameter_mm: float = 0.0) -> float | None:
@@ -86,6 +89,7 @@ def match_lesions(truth: np.ndarray, prediction: np.ndarray, geometry: Geometry,
         covers = (overlap >= min_overlap * size) | (overlap >= min_overlap * np.maximum(pred_sizes, 1))
         hits = np.nonzero(covers & (overlap > 0))[0]
         result.detected.append(bool(hits.size))
+        result.matched_by.append(tuple(int(h) for h in hits))
         matched_pred[hits] = True
         result.per_lesion_dice.append(dice(lesion, np.isin(predicted, hits)) if hits.size else 0.0)
     for label in np.nonzero(~matched_pred[1:])[0] + 1:
@@ -95,8 +99,34 @@ def match_lesions(truth: np.ndarray, prediction: np.ndarray, geometry: Geometry,
         ignored = ignore is not None and bool(np.asarray(ignore, dtype=bool)[predicted == label].mean() > 0.5)
         if not touches_truth and not ignored:
             result.false_positives += 1
+            result.false_labels.append(int(label))
     result.lesion_dice = dice(truth_labels > 0, predicted > 0)
     return result
+
+
+def operating_points(cases: list[tuple[LesionMatch, list[float]]], thresholds: list[float],
+                     large_mm: float = 10.0) -> list[dict]:
+    """Detection figures as if only predictions scoring at least each threshold were kept (the
+    points of a free-response ROC curve, Chakraborty 1989, doi:10.1118/1.596358). ``cases``: per
+    case its match and the scores of predicted labels 1..N (``scores[n - 1]`` for label n). A true
+    lesion counts as found when one of the predictions that matched it is kept. Returns per
+    threshold ``min_score``, ``sensitivity``, ``sensitivity_large`` (lesions of at least
+    ``large_mm``; None if there are none) and ``false_positives_per_case``."""
+    points = []
+    for threshold in thresholds:
+        found, found_large, false = [], [], 0
+        for match, scores in cases:
+            kept = {label for label, score in enumerate(scores, start=1) if score >= threshold}
+            for labels, diameter_mm in zip(match.matched_by, match.truth_diameters_mm):
+                hit = bool(kept.intersection(labels))
+                found.append(hit)
+                if diameter_mm >= large_mm:
+                    found_large.append(hit)
+            false += len(kept.intersection(match.false_labels))
+        points.append({"min_score": threshold, "sensitivity": float(np.mean(found)) if found else None,
+                       "sensitivity_large": float(np.mean(found_large)) if found_large else None,
+                       "false_positives_per_case": false / max(len(cases), 1)})
+    return points
 
 
 def lesion_sensitivity(truth: np.ndarray, prediction: np.ndarray, geometry: Geometry, *,

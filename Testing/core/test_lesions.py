@@ -52,6 +52,7 @@ def test_instances_inside_liver_with_good_overlap(detected):
     assert result.instances.dtype == np.uint16
     assert len(result.scores) == len(result.likely_cyst) == len(result.table) == result.instances.max()
     assert all(0.5 <= s <= 1.0 for s in result.scores)
+    assert result.scores == sorted(result.scores, reverse=True)  # lesion 1 is the most confident
 
 
 def test_table_measures_in_mm(detected):

@@ -125,7 +125,8 @@ class LesionResult:
 def detect_lesions(images: dict[str, np.ndarray], liver: np.ndarray, geometry: Geometry, *,
                    vessels: np.ndarray | None = None, min_diameter_mm: float = 5.0,
                    min_score: float = 0.5) -> LesionResult:
-    """Find lesions inside ``liver`` on one or several aligned sequences.
+    """Find lesions inside ``liver`` on one or several aligned sequences, numbered from the
+    highest score down.
 
     Parameters
     ----------
