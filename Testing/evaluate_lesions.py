@@ -60,7 +60,7 @@ from synthetic_liver import grid_mm, make_case, place_balls
 
 DIAMETERS_MM = (6.0, 8.0, 10.0, 14.0, 20.0, 30.0)
 CYST_DIAMETER_MM = 12.0
-OPERATING_SCORES = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)  # figures also reported for lesions kept above these scores
+OPERATING_SCORES = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)  # figures also given for the lesions scoring at least these
 LESION_SIZES = [(d, False) for d in DIAMETERS_MM] + [(CYST_DIAMETER_MM, True)]
 # Focal findings already present in the "healthy" CHAOS livers, found by reviewing every
 # detection on the unmodified T2 images by eye (not a radiologist's read): round, sharply
@@ -264,8 +264,9 @@ def _fmt(value) -> str:
 
 
 def _summary(group: str, rows) -> None:
-    """``rows``: (LesionMatch, cyst flags, false positives on real findings, scores of the
-    predicted labels 1..N) per case; then the figures had only higher-scoring lesions been kept."""
+    """Print the summary of ``rows`` -- (LesionMatch, cyst flags, false positives on real findings,
+    scores of the predicted labels 1..N) per case -- then the figures as if only the lesions scoring
+    at least each of :data:`OPERATING_SCORES` had been kept."""
     sizes = [(hit, d) for match, *_ in rows for hit, d in zip(match.detected, match.truth_diameters_mm)]
     detected = [hit for hit, _ in sizes]
     reportable = [hit for hit, d in sizes if d >= 5.0]
@@ -281,9 +282,9 @@ def _summary(group: str, rows) -> None:
           f"lesion Dice mean {np.mean(dices):.3f} (min {min(dices):.3f})  "
           f"cysts flagged {sum(flags)}/{len(flags)}")
     for point in operating_points([(match, scores) for match, _, _, scores in rows], list(OPERATING_SCORES)):
+        large_found = float("nan") if point["sensitivity_large"] is None else point["sensitivity_large"]
         print(f"  {group} score>={point['min_score']:.2f}  sensitivity {point['sensitivity']:.3f}  "
-              f"sensitivity>=10mm {point['sensitivity_large'] or float('nan'):.3f}  "
-              f"FP/case {point['false_positives_per_case']:.2f}")
+              f"sensitivity>=10mm {large_found:.3f}  FP/case {point['false_positives_per_case']:.2f}")
 
 
 if __name__ == "__main__":
