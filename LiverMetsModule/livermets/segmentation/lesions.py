@@ -638,10 +638,9 @@ def _blob_ratio(image: np.ndarray, center_kji, radius_mm: float, spacing) -> flo
                                    spacing_mm=filters.working_spacing_mm(spacing, finest_mm=0.5 * sigma,
                                                                          coarsest_mm=max(sigma / 1.5, 1.0)))
     work = grid.to_work(image)
-    where = np.zeros(work.shape, dtype=bool)
     offset_mm = (center - np.asarray([b.start for b in grid.box])) * np.asarray(spacing)
-    where[tuple(np.clip(np.round(offset_mm / grid.spacing_mm).astype(int), 0, np.asarray(work.shape) - 1))] = True
-    values = filters.hessian_eigenvalues(work, (grid.spacing_mm,) * 3, sigma, where)[0]
+    index = np.clip(np.round(offset_mm / grid.spacing_mm).astype(int), 0, np.asarray(work.shape) - 1)
+    values = filters.hessian_eigenvalues_at(work, (grid.spacing_mm,) * 3, sigma, index)
     if (values >= 0).any():
         return 0.0
     magnitude = np.abs(values)
