@@ -284,7 +284,7 @@ def hessian_eigenvalues(image: np.ndarray, spacing_kji_mm: Sequence[float], sigm
 def hessian_eigenvalues_at(image: np.ndarray, spacing_kji_mm: Sequence[float], sigma_mm: float,
                            index_kji: Sequence[int]) -> np.ndarray:
     """Scale-normalised (sigma^2) Hessian eigenvalues at one voxel, sorted by absolute value: the
-    image weighted by sampled Gaussian second-derivative kernels out to 4 sigma, the image's edge
+    image weighted by sampled Gaussian-derivative kernels out to 4 sigma, the image's edge
     values repeated beyond it (the border rule of the recursive filters of
     :func:`hessian_eigenvalues`; the blob ratios of the two differed by at most 0.007 over 762
     lesion candidates). A fraction of the cost of filtering a whole grid for one point."""
