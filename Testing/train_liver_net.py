@@ -303,32 +303,34 @@ def augment(x, y, outside, rng: np.random.Generator, settings: Augmentation = Au
     return x.clamp(-liver_net.CLIP_Z, liver_net.CLIP_Z), y
 
 
-def _displacement(n: int, size: tuple[int, int], deform_sd: float, rng: np.random.Generator):
-    """A smooth random displacement of each sample's sampling grid (image and truth alike), in the
-    grid's units (-1..1 across the crop): bicubic interpolation of DEFORM_NODES^2 standard normal
-    vectors, times ``a`` drawn uniformly in 0..``deform_sd``. Livers differ in shape more than a
-    rotation and a scaling of eight training livers show."""
+def _smooth_random_field(n: int, components: int, nodes: int, size: tuple[int, int], largest_sd: float,
+                         rng: np.random.Generator):
+    """``(n, components, *size)``: per sample, bicubic interpolation of ``nodes`` x ``nodes``
+    standard normal control values (one set per component) times ``a`` drawn uniformly in
+    0..``largest_sd``."""
     import torch
     import torch.nn.functional as F
 
-    nodes = torch.from_numpy(rng.normal(0.0, 1.0, (n, 2, DEFORM_NODES, DEFORM_NODES)).astype(np.float32))
-    amplitude = torch.from_numpy(rng.uniform(0.0, deform_sd, n).astype(np.float32)).view(n, 1, 1, 1)
-    field = amplitude * F.interpolate(nodes, size=size, mode="bicubic", align_corners=True)
-    return field.permute(0, 2, 3, 1)
+    values = torch.from_numpy(rng.normal(0.0, 1.0, (n, components, nodes, nodes)).astype(np.float32))
+    amplitude = torch.from_numpy(rng.uniform(0.0, largest_sd, n).astype(np.float32)).view(n, 1, 1, 1)
+    return amplitude * F.interpolate(values, size=size, mode="bicubic", align_corners=True)
+
+
+def _displacement(n: int, size: tuple[int, int], deform_sd: float, rng: np.random.Generator):
+    """A smooth random displacement of each sample's sampling grid (image and truth alike), in the
+    grid's units (-1..1 across the crop), from DEFORM_NODES^2 control vectors. Livers differ in shape
+    more than a rotation and a scaling of eight training livers show."""
+    return _smooth_random_field(n, 2, DEFORM_NODES, size, deform_sd, rng).permute(0, 2, 3, 1)
 
 
 def _bias_field(x, outside, bias_sd: float, rng: np.random.Generator):
     """Multiply each sample's signal (its value above the ``outside`` value, which stands for
-    intensity zero) by a smooth field: exp(a * bicubic interpolation of BIAS_FIELD_NODES^2 standard
-    normal values), ``a`` drawn uniformly in 0..``bias_sd``. In the network's units a multiplicative field is
-    a gain and a spatially varying offset of the liver level, as a coil's residual bias is."""
+    intensity zero) by a smooth field: exp of a :func:`_smooth_random_field` of BIAS_FIELD_NODES^2
+    control values and largest sd ``bias_sd``. In the network's units a multiplicative field is a
+    gain and a spatially varying offset of the liver level, as a coil's residual bias is."""
     import torch
-    import torch.nn.functional as F
 
-    n = x.shape[0]
-    nodes = torch.from_numpy(rng.normal(0.0, 1.0, (n, 1, BIAS_FIELD_NODES, BIAS_FIELD_NODES)).astype(np.float32))
-    amplitude = torch.from_numpy(rng.uniform(0.0, bias_sd, n).astype(np.float32)).view(n, 1, 1, 1)
-    field = torch.exp(amplitude * F.interpolate(nodes, size=tuple(x.shape[-2:]), mode="bicubic", align_corners=True))
+    field = torch.exp(_smooth_random_field(x.shape[0], 1, BIAS_FIELD_NODES, tuple(x.shape[-2:]), bias_sd, rng))
     return (x - outside) * field + outside
 
 
