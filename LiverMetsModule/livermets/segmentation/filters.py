@@ -292,7 +292,7 @@ def hessian_eigenvalues_at(image: np.ndarray, spacing_kji_mm: Sequence[float], s
     reach = [int(np.ceil(4.0 * sigma_mm / s)) for s in spacing_kji_mm]
     window = tuple(slice(max(i - r, 0), min(i + r + 1, n)) for i, r, n in zip(index, reach, np.shape(image)))
     pads = [(w.start - (i - r), (i + r + 1) - w.stop) for w, i, r in zip(window, index, reach)]
-    patch = np.pad(np.asarray(image, dtype=np.float64)[window], pads, mode="edge")
+    patch = np.pad(np.asarray(image)[window].astype(np.float64), pads, mode="edge")
     kernels = []  # per axis: orders 0, 1, 2 of the sampled Gaussian, times the spacing
     for r, s in zip(reach, spacing_kji_mm):
         x = np.arange(-r, r + 1) * float(s)
