@@ -183,15 +183,13 @@ def test_disagreeing_methods_give_the_network_liver():
     assert agreement < MIN_AGREEMENT and np.array_equal(fused, _ball(geometry.shape, (20, 30, 20), 10))
 
 
-def test_the_network_checks_the_liver_level_it_is_given():
-    # the network sees the image in units of the liver mode the intensity model chose; on the
-    # small T2 phantom the runner-up hypothesis (another tissue's mode) is made the winner, as a
-    # looser N4 made it happen on a real CHAOS T2 (chaos15: liver Dice 0.18 instead of 0.90)
+def _runner_up_made_winner():
+    """The small T2 phantom, its intensity model, and that model with the runner-up hypothesis
+    (another tissue's mode) made the winner, as a looser N4 made it happen on a real CHAOS T2
+    (chaos15: liver Dice 0.18 instead of 0.90)."""
     from dataclasses import replace
 
-    import SimpleITK as sitk
     from livermets.phantom import make_phantom
-    from livermets.segmentation import morphology as morph
 
     phantom = make_phantom(1, variant="small")
     model = liver.intensity_model(np.asarray(phantom.images["t2"]), phantom.geometry, sequence="t2")
@@ -200,6 +198,15 @@ def test_the_network_checks_the_liver_level_it_is_given():
     winner = liver.Hypothesis(model.organ, model.mode, model.spread_below, model.spread_above, model.band_width, 1.0)
     wrong = replace(model, organ=runner_up.organ, mode=runner_up.mode, spread_below=runner_up.spread_below,
                     spread_above=runner_up.spread_above, band_width=runner_up.band_width, runners_up=(winner,))
+    return phantom, model, wrong
+
+
+def test_the_network_checks_the_liver_level_it_is_given():
+    # the network sees the image in units of the liver mode the intensity model chose
+    import SimpleITK as sitk
+    from livermets.segmentation import morphology as morph
+
+    phantom, model, wrong = _runner_up_made_winner()
     truth = sitk.GetArrayFromImage(morph.resample_to(
         morph.to_sitk(np.asarray(phantom.liver, dtype=np.float32), phantom.geometry), model.work_geometry)) >= 0.5
     assert dice(network_organ(liver.network_probability(wrong), model.work_geometry), truth) < 0.2
@@ -207,6 +214,22 @@ def test_the_network_checks_the_liver_level_it_is_given():
     assert kept.mode == model.mode
     assert dice(by_network, truth) >= 0.85
     assert probability.shape == truth.shape
+
+
+def test_the_level_set_refines_the_hypothesis_the_network_kept(monkeypatch):
+    # the level set starts beside the network on the winning hypothesis; when the network keeps a
+    # runner-up instead, the liver must be that of the kept one, as if it had won from the start
+    phantom, model, wrong = _runner_up_made_winner()
+    image = np.asarray(phantom.images["t2"])
+
+    def liver_from(first: liver.IntensityModel) -> liver.LiverResult:
+        monkeypatch.setattr(liver, "intensity_model", lambda *args, **kwargs: first)
+        return segment_liver(image, phantom.geometry, sequence="t2")
+
+    kept, from_start = liver_from(wrong), liver_from(model)
+    assert np.array_equal(kept.mask, from_start.mask)
+    assert kept.warnings == from_start.warnings == []
+    assert dice(kept.mask, np.asarray(phantom.liver) > 0) > 0.9
 
 
 def test_a_network_that_finds_nothing_leaves_the_intensity_liver():

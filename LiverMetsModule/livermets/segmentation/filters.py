@@ -21,6 +21,7 @@ import SimpleITK as sitk
 
 from livermets.errors import InputError
 from livermets.geometry import Geometry
+from livermets.segmentation import parallel
 from livermets.segmentation.morphology import binary_morphology
 from livermets.sequences import Polarity
 from livermets.sequences import check as check_sequence
@@ -337,11 +338,14 @@ def tubeness(image: np.ndarray, spacing_kji_mm: Sequence[float], where: np.ndarr
     out = np.zeros(where.shape, dtype=np.float32)
     if not where.any():
         return out
-    best = np.zeros(int(where.sum()), dtype=np.float32)
-    for sigma in sigmas_mm:
+
+    def at_scale(sigma: float) -> np.ndarray:
         values = hessian_eigenvalues(image, spacing_kji_mm, sigma, where)
         l1, l2, l3 = values[:, 0], values[:, 1], values[:, 2]
-        measure = np.where((l2 < 0) & (l3 < 0), np.clip(-l2 - np.abs(l1), 0.0, None), 0.0)
+        return np.where((l2 < 0) & (l3 < 0), np.clip(-l2 - np.abs(l1), 0.0, None), 0.0)
+
+    best = np.zeros(int(where.sum()), dtype=np.float32)
+    for measure in parallel.thread_map(at_scale, sigmas_mm):
         np.maximum(best, measure, out=best)
     out[where] = best
     return out

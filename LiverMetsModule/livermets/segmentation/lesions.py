@@ -65,7 +65,7 @@ import SimpleITK as sitk
 
 from livermets.errors import InputError
 from livermets.geometry import Geometry
-from livermets.segmentation import filters
+from livermets.segmentation import filters, parallel
 from livermets.segmentation.morphology import binary_morphology
 from livermets.sequences import lesion_polarity
 
@@ -510,7 +510,6 @@ def _accept_pieces(evidence, sharp, interior, vessels, spacing, min_diameter_mm,
     top = 0.5 * float(evidence[interior].max()) if interior.any() else LOW_Z
     steps = int(np.ceil(np.log(max(top, LOW_Z) / LOW_Z) / np.log(LEVEL_STEP)))
     levels = LOW_Z * LEVEL_STEP ** np.arange(steps + 1)
-    voxel_mm3 = float(np.prod(spacing))
     ball_mm3 = np.pi / 6 * min_diameter_mm ** 3
 
     def accept(box, voxels, score) -> None:
@@ -524,14 +523,8 @@ def _accept_pieces(evidence, sharp, interior, vessels, spacing, min_diameter_mm,
         reaching = filters.keep_reaching(candidates, evidence, max(SEED_Z, level))
         pieces = _split_parts(reaching, spacing, 2 * ball_mm3)
         piece_scores = _score_pieces(pieces, evidence, sharp, vessels, spacing, min_diameter_mm, min_score)
-        boxes = _label_boxes(pieces, pad=1)
-        for label, score in piece_scores.items():
-            box = boxes[label]
-            voxels = pieces[box] == label
-            if score < min_score and voxels.sum() * voxel_mm3 >= 8 * ball_mm3:
-                voxels, score = _without_stalks(voxels, evidence[box], sharp[box],
-                                                None if vessels is None else vessels[box], spacing, min_diameter_mm,
-                                                min_score)
+        for box, voxels, score in _settle(pieces, piece_scores, evidence, sharp, vessels, spacing, min_diameter_mm,
+                                          min_score):
             if score >= CONFIDENT_SCORE:
                 accept(box, voxels, score)
             elif score >= min_score:
@@ -546,6 +539,27 @@ def _accept_pieces(evidence, sharp, interior, vessels, spacing, min_diameter_mm,
     return accepted, scores
 
 
+def _settle(pieces, piece_scores, evidence, sharp, vessels, spacing, min_diameter_mm, min_score):
+    """``(box, voxels in the box, score)`` of each scored piece, in label order: a large piece
+    failing the test is scored again with its stalks cut (:func:`_without_stalks`). The pieces
+    are independent and are worked on side by side (:func:`parallel.thread_map`)."""
+    boxes = _label_boxes(pieces, pad=1)
+    large_mm3 = 8 * (np.pi / 6 * min_diameter_mm ** 3)  # eight balls of the smallest lesion
+    voxel_mm3 = float(np.prod(spacing))
+
+    def settle(item: tuple[int, float]) -> tuple[tuple[slice, ...], np.ndarray, float]:
+        label, score = item
+        box = boxes[label]
+        voxels = pieces[box] == label
+        if score < min_score and voxels.sum() * voxel_mm3 >= large_mm3:
+            voxels, score = _without_stalks(voxels, evidence[box], sharp[box],
+                                            None if vessels is None else vessels[box], spacing, min_diameter_mm,
+                                            min_score)
+        return box, voxels, score
+
+    return parallel.thread_map(settle, piece_scores.items())
+
+
 def _split_parts(mask: np.ndarray, spacing, min_volume_mm3: float) -> np.ndarray:
     """Labels 1..N: each connected part of ``mask`` holding at least ``min_volume_mm3`` split by
     :func:`filters.split_by_distance` in its own box, smaller parts (room for one lesion at most)
@@ -554,14 +568,17 @@ def _split_parts(mask: np.ndarray, spacing, min_volume_mm3: float) -> np.ndarray
     out = np.zeros(mask.shape, dtype=np.int32)
     sizes = np.bincount(parts.ravel(), minlength=count + 1)
     voxel_mm3 = float(np.prod(spacing))
-    next_label = 1
-    for label, box in sorted(_label_boxes(parts, pad=1).items()):
+    boxes = sorted(_label_boxes(parts, pad=1).items())
+
+    def split(item: tuple[int, tuple[slice, ...]]) -> tuple[np.ndarray, np.ndarray]:
+        label, box = item
         part = parts[box] == label
         if sizes[label] * voxel_mm3 < min_volume_mm3:
-            out[box][part] = next_label
-            next_label += 1
-            continue
-        pieces = filters.split_by_distance(part, spacing, depth_mm=SPLIT_DEPTH_MM)
+            return part, part.astype(np.int32)
+        return part, filters.split_by_distance(part, spacing, depth_mm=SPLIT_DEPTH_MM)
+
+    next_label = 1
+    for (_, box), (part, pieces) in zip(boxes, parallel.thread_map(split, boxes)):
         out[box][part] = pieces[part] + (next_label - 1)
         next_label += int(pieces.max())
     return out

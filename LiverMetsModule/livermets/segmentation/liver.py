@@ -45,6 +45,7 @@ Method
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
@@ -54,7 +55,7 @@ import SimpleITK as sitk
 from livermets.errors import InputError, NoLiverFoundError
 from livermets.geometry import Geometry
 from livermets.progress import ProgressCallback, report, scaled
-from livermets.segmentation import filters, liver_net
+from livermets.segmentation import filters, liver_net, parallel
 from livermets.segmentation import morphology as morph
 
 # (band half width in spreads of the mode, opening radius mm), tried in order until the organ
@@ -526,12 +527,20 @@ def segment_liver(
     model = intensity_model(image, geometry, sequence=sequence, progress=scaled(progress, 0.0, 0.5))
     work_geometry = model.work_geometry
     warnings: list[str] = []
-    if method != "intensity":
-        report(progress, 0.5, "liver: network")
-        model, probability, by_network = _network_on_consistent_level(model, network)
-    if method != "network":
-        report(progress, 0.7, "liver: level-set refinement")
-        by_intensity = intensity_organ(model)
+    # the level set (one thread in ITK, which releases Python's GIL) runs beside the network
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        outline = pool.submit(intensity_organ, model) if method != "network" else None
+        if method != "intensity":
+            report(progress, 0.5, "liver: network")
+            chosen, probability, by_network = _network_on_consistent_level(model, network)
+        else:
+            chosen = model
+        if method != "network":
+            report(progress, 0.7, "liver: level-set refinement")
+            by_intensity = outline.result()
+            if chosen is not model:  # the network chose a runner-up hypothesis: refine that one
+                by_intensity = intensity_organ(chosen)
+    model = chosen
     if method == "combined" and np.count_nonzero(by_network) * work_geometry.voxel_volume_ml < MIN_LIVER_ML:
         liver = by_intensity
         warnings.append(
@@ -625,14 +634,15 @@ def _hypotheses(
         )
     local_sd = _local_sd(smooth, geometry, 4.0)
     homogeneous = candidates & (local_sd <= np.percentile(local_sd[candidates], 40))
-    found = []
     sample = smooth[homogeneous]
     modes = _histogram_modes(sample, float(low), float(high))
     noise_sd = float(np.median(local_sd[homogeneous]))
-    for index, (mu, sd_low, sd_high) in enumerate(modes):
+    report(progress, 0.0, f"liver: testing {len(modes)} intensity models")
+
+    def test(mode: tuple[float, float, float]) -> Optional[Hypothesis]:
+        mu, sd_low, sd_high = mode
         # a spread cut short by a neighbouring peak is never narrower than the image noise
         sd_low, sd_high = max(sd_low, noise_sd), max(sd_high, noise_sd)
-        report(progress, index / max(len(modes), 1), "liver: testing an intensity model")
         seed = homogeneous & (np.abs(smooth - mu) <= min(sd_low, sd_high))
         # separation made stronger (narrower band, larger opening) only while the result is implausible
         for width, radius_mm in SEPARATION_STEPS:
@@ -644,12 +654,12 @@ def _hypotheses(
             if MIN_LIVER_ML <= volume_ml <= MAX_LIVER_ML and right_share >= MIN_RIGHT_SHARE and (
                 body_share <= MAX_BODY_SHARE
             ):
-                break
-        else:
-            continue
-        score = volume_ml * right_share**4 * float(priors.deep[organ].mean())**4
-        if score > 0:
-            found.append(Hypothesis(organ, float(mu), float(sd_low), float(sd_high), float(width), float(score)))
+                score = volume_ml * right_share**4 * float(priors.deep[organ].mean())**4
+                return Hypothesis(organ, float(mu), float(sd_low), float(sd_high), float(width), float(score))
+        return None
+
+    tested = parallel.thread_map(test, modes)  # the modes are independent: side by side
+    found = [hypothesis for hypothesis in tested if hypothesis is not None and hypothesis.score > 0]
     return sorted(found, key=lambda hypothesis: -hypothesis.score)  # stable: ties keep the histogram's order
 
 

@@ -43,7 +43,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from livermets.geometry import Geometry
-from livermets.segmentation import centerlines, filters, morphology, trunks
+from livermets.segmentation import centerlines, filters, morphology, parallel, trunks
 from livermets.sequences import vessel_polarity
 
 MARGIN_MM = 15.0          # search region: liver dilated by this (hilum, intrahepatic IVC)
@@ -199,9 +199,12 @@ def _segment(images: dict[str, np.ndarray], full_liver: np.ndarray, lesions: np.
     result.hepatic[...] = trees == 2
     result.portal_entry_ras_mm = np.round(_ras(portal_root, geometry, offset).mean(0), 2).tolist()
     result.ivc_axis_ras_mm = _axis_ends(_ras(result.ivc, geometry, np.zeros(3, dtype=int)))
-    for tree, label in (("portal", 1), ("hepatic", 2)):
-        for branch in centerlines.trace_centerlines(trees == label, roots[label], spacing,
-                                                    min_branch_mm=MIN_BRANCH_MM):
+
+    def trace(label: int) -> list[centerlines.Branch]:
+        return centerlines.trace_centerlines(trees == label, roots[label], spacing, min_branch_mm=MIN_BRANCH_MM)
+
+    for tree, branches in zip(("portal", "hepatic"), parallel.thread_map(trace, (1, 2))):
+        for branch in branches:
             points = geometry.kji_to_ras(branch.points_kji)
             result.centerlines.append({"tree": tree,
                                        "points_ras_mm": np.round(points, 2).tolist(),
@@ -355,9 +358,14 @@ def _continue_outside(images: dict[str, np.ndarray], trees: np.ndarray, trunk_ma
     free = ~liver & (trees == 0)
     models = {label: trunks.lumen_model(smoothed, noise, polarity, trees == label, trunk, free, spacing)
               for label, trunk in trunk_masks.items()}
-    reached = {label: np.zeros(trees.shape, dtype=bool) if model is None
-               else trunks.follow_trunk(smoothed, model, trees == label, free, spacing)
-               for label, model in models.items()}
+
+    def follow(label: int) -> np.ndarray:
+        model = models[label]
+        if model is None:
+            return np.zeros(trees.shape, dtype=bool)
+        return trunks.follow_trunk(smoothed, model, trees == label, free, spacing)
+
+    reached = dict(zip(models, parallel.thread_map(follow, list(models))))
     both = reached[1] & reached[2]
     for label in reached:
         reached[label] &= ~both
