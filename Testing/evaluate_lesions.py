@@ -5,7 +5,9 @@ Cases
 * ``chaos``: real CHAOS T2-SPIR livers (Kavur et al. 2021, doi:10.1016/j.media.2020.101950)
   with synthetic lesions inserted (lobulated, brighter than liver on T2, one fluid-bright cyst
   per case; partial volume over each 7.7 mm slice's whole thickness, so a lesion shows faintly
-  on the slices next to the one it fills, as on the scanner); the manual liver label is the liver mask, so the figures
+  on the slices next to the one it fills, as on the scanner; inside each lesion, noise of the
+  image's own strength and in-plane grain, measured on its liver by
+  ``synthetic_liver.image_noise``); the manual liver label is the liver mask, so the figures
   isolate lesion detection from liver segmentation. The few focal lesions these livers already
   hold (:data:`REAL_FINDINGS_KJI`) get no inserted lesion and count neither as hits nor as false
   positives; the summary also gives the false positives counting them.
