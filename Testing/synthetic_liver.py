@@ -181,7 +181,8 @@ def _grain_kernel(grain_px: float) -> np.ndarray:
 def _autocorrelation(kernel: np.ndarray) -> np.ndarray:
     """Autocorrelation at distances 0, 1, 2 of white noise filtered by ``kernel``."""
     padded = np.concatenate([kernel, np.zeros(2)])
-    return np.array([float(padded[:len(kernel)] @ padded[d:d + len(kernel)]) for d in range(3)]) / float(kernel @ kernel)
+    products = [float(padded[:len(kernel)] @ padded[d:d + len(kernel)]) for d in range(3)]
+    return np.array(products) / float(kernel @ kernel)
 
 
 def correlated_noise(shape: Sequence[int], spacing_kji_mm: Sequence[float], grain_px: float,
@@ -192,7 +193,8 @@ def correlated_noise(shape: Sequence[int], spacing_kji_mm: Sequence[float], grai
     kernel = _grain_kernel(grain_px)
     reach = len(kernel) // 2
     for plane_axis in (a for a in range(3) if a != int(np.argmax(spacing_kji_mm))):
-        noise = sum(weight * np.roll(noise, shift, plane_axis) for shift, weight in zip(range(-reach, reach + 1), kernel))
+        noise = sum(weight * np.roll(noise, shift, plane_axis)
+                    for shift, weight in zip(range(-reach, reach + 1), kernel))
     return (noise / np.sqrt(float((kernel @ kernel) ** 2))).astype(np.float32)
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from abdomen import make_abdomen  # noqa: E402
 from livermets.cli import main  # noqa: E402
@@ -19,8 +20,9 @@ from livermets.geometry import Geometry, Volume  # noqa: E402
 from livermets.imageio import read_image, write_image  # noqa: E402
 from livermets.labels import RESULT_LABELS  # noqa: E402
 from livermets.segmentation import registration, sequence_guess  # noqa: E402
-from livermets.segmentation.engines import get_engine  # noqa: E402
+from livermets.segmentation.engines import EngineOutput, add_vessels_and_lesions, get_engine  # noqa: E402
 from livermets.segmentation.pipeline import segment, write_result  # noqa: E402
+from synthetic_liver import Ball, make_case  # noqa: E402
 
 OBLIQUE = tuple(
     np.array([[np.cos(0.3), 0.0, np.sin(0.3)], [0.0, 1.0, 0.0], [-np.sin(0.3), 0.0, np.cos(0.3)]]).ravel()
@@ -282,3 +284,17 @@ def test_segment_command_no_liver_is_a_clear_error_and_writes_nothing(tmp_path, 
     assert main(["--quiet", "segment", str(image_path), "--out", str(tmp_path / "res")]) == 2
     assert "no liver" in capsys.readouterr().err.lower()
     assert not (tmp_path / "res").exists() or not any((tmp_path / "res").iterdir())
+
+
+def test_the_liver_takes_in_a_lesion_bulging_out_of_it():
+    """An engine's liver that leaves out the bulge of a lesion through the capsule: the lesion is
+    found whole and the liver then holds it (labels: no lesion voxel outside the liver)."""
+    ball = Ball((43.5, 95.25, 143.0), 12.0, irregularity=0.1, shape_seed=2)  # a third of it outside the liver
+    case = make_case(balls=[ball], sequences=("t2",), seed=4, shape=(30, 128, 128), liver_radii_mm=(35, 45, 50))
+    output = EngineOutput(liver=case.liver.astype(np.uint8), lesions=np.zeros(case.liver.shape, dtype=np.uint16))
+    add_vessels_and_lesions(output, case.images, case.geometry)
+    lesion = case.lesions == 1
+    found = output.lesions == np.bincount(output.lesions[lesion]).argmax()
+    assert 2 * np.count_nonzero(found & lesion) / (found.sum() + lesion.sum()) > 0.85
+    assert not (output.lesions[output.liver == 0] > 0).any()
+    assert np.array_equal(output.liver > 0, case.liver | (output.lesions > 0))

@@ -34,6 +34,8 @@ from livermets.progress import ProgressCallback, report, scaled
 from livermets.sequences import SEQUENCES
 
 LOG = logging.getLogger(__name__)
+BEYOND_CAPSULE_MM = 25.0  # an engine's liver may leave out a lesion bulging through the capsule: lesions
+                          # may reach this far outside it (half of a 50 mm one), and the liver takes them in
 
 
 @dataclass
@@ -149,8 +151,9 @@ def add_vessels_and_lesions(
     timings: Optional[dict] = None,
     lesions: bool = True,
 ) -> None:
-    """Fill ``output``'s vessels (unless already set) and, if ``lesions``, its lesions inside
-    ``output.liver``."""
+    """Fill ``output``'s vessels (unless already set) and, if ``lesions``, its lesions in
+    ``output.liver`` or bulging out of it by up to :data:`BEYOND_CAPSULE_MM` (the liver then takes
+    them in: it is the whole organ, lesions included)."""
     liver = np.asarray(output.liver, dtype=bool)
     canonical = canonical_images(images)
     warnings = output.warnings
@@ -184,8 +187,9 @@ def add_vessels_and_lesions(
         if output.portal is not None and output.hepatic is not None:
             vessel_mask = output.portal | output.hepatic
         try:
-            result = detect(canonical, liver, geometry, vessels=vessel_mask)
+            result = detect(canonical, liver, geometry, vessels=vessel_mask, beyond_capsule_mm=BEYOND_CAPSULE_MM)
             output.lesions = np.asarray(result.instances, dtype=np.uint16)
+            output.liver = (liver | (output.lesions > 0)).astype(np.asarray(output.liver).dtype)
             output.lesion_table = list(getattr(result, "table", []) or [])
         except LiverMetsError as error:
             warnings.append(f"lesions were not detected: {error}")

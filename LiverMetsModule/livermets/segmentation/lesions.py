@@ -54,6 +54,21 @@ Method (no trained model; thresholds are in units of the liver's own robust spre
    on dwi, when those sequences are given; on CT, of water density throughout its core (the
    instance less one voxel of partial volume: median at most :data:`CYST_HU`, no part above
    :data:`CYST_HU_HIGH`, so not a necrotic lesion's enhancing rim).
+8. Bulging lesions (``beyond_capsule_mm`` > 0, for an automatic liver, which may leave out a large
+   lesion bulging through the capsule: a network trained on healthy livers sees a bright round
+   object at the liver's edge as a neighbour): steps 0-6 once more in the liver and a rim of that
+   width around it, the evidence still measured against the liver. Candidates in the rim lie near
+   something standing out against the capsule, and may cross the liver's outermost voxel layer
+   where something stands out on both sides of it. None are looked for when more than
+   :data:`MAX_LESION_LIKE_RIM` of the rim stands out (on hbp, portal-venous and CT the fat around
+   the liver is as dark as a lesion: a lesion would not stand out there). An instance found so
+   is kept if it bulges: at least :data:`MIN_BULGE` of it outside the liver, at least
+   :data:`MIN_HELD` of its surroundings in it, at most :data:`MAX_AT_EDGE` at the rim's outer
+   edge (what goes on beyond the rim is another organ: kidney, spleen, bowel) and none of its
+   outside part at the image's edge, at least :data:`BULGE_DIAMETERS` smallest lesions across,
+   and not fluid (a gallbladder or a renal cyst
+   lies against the liver as a bulging cyst would). It replaces the instances of steps 0-6 it
+   overlaps (parts of it cut by the liver's edge).
 """
 
 from __future__ import annotations
@@ -100,6 +115,15 @@ CYST_T2_RATIO = 2.5        # fluid: median t2 at least this many times the liver
 CYST_DWI_MAX_Z = 1.0       # cysts are not brighter than liver on high-b dwi
 CYST_HU = 20.0             # CT: a cyst's core has a median of at most this (HU, water density) ...
 CYST_HU_HIGH = 35.0        # ... and a 90th percentile of at most this (no enhancing part)
+NEAR_BULGE_MM = 20.0       # beyond the capsule, candidates only this near something standing out against it, ...
+MAX_LESION_LIKE_RIM = 0.25  # ... and none if more than this share of the rim stands out (on hbp, portal-venous
+                            # and CT the fat around the liver is as dark as a lesion)
+MIN_BULGE = 0.2            # a lesion bulging out of the liver has at least this share of itself outside, ...
+MIN_HELD = 1 / 3           # ... at least this share of its surroundings inside (that of a ball whose centre
+                           # lies a third of its radius outside a flat capsule), ...
+BULGE_DIAMETERS = 2.0      # ... is at least this many smallest lesions across (an automatic liver leaves out
+                           # large lesions only: the network took in every 20 mm one on CHAOS), ...
+MAX_AT_EDGE = 0.02         # ... and at most this share at the outer edge of the rim searched
 
 
 @dataclass
@@ -124,7 +148,7 @@ class LesionResult:
 
 def detect_lesions(images: dict[str, np.ndarray], liver: np.ndarray, geometry: Geometry, *,
                    vessels: np.ndarray | None = None, min_diameter_mm: float = 5.0,
-                   min_score: float = 0.5) -> LesionResult:
+                   min_score: float = 0.5, beyond_capsule_mm: float = 0.0) -> LesionResult:
     """Find lesions inside ``liver`` on one or several aligned sequences, numbered from the
     highest score down.
 
@@ -137,49 +161,93 @@ def detect_lesions(images: dict[str, np.ndarray], liver: np.ndarray, geometry: G
     min_diameter_mm : smallest lesion (volume-equivalent diameter, and diameter of its largest
         cross-section) to report; also sets the working grid (:data:`WORK_SAMPLES_PER_DIAMETER`)
     min_score : instances scoring below this (0..1) are not reported
+    beyond_capsule_mm : for a ``liver`` that may leave out lesions bulging through the capsule
+        (an automatic one; a reader's outline includes them): lesions may reach this far (mm)
+        outside it (step 8 of the module docstring). 0: inside ``liver`` only.
     """
     images = _check_inputs(images, liver, geometry, vessels)
-    full_liver = np.asarray(liver).astype(bool)
-    box = _bounding_box(full_liver, pad=[2, 2, 2])  # all work happens in the liver's box
-    liver = full_liver[box]
-    images = {name: image[box] for name, image in images.items()}
+    liver = np.asarray(liver).astype(bool)
     spacing = tuple(float(s) for s in geometry.spacing_mm)
+    vessels = None if vessels is None else np.asarray(vessels, dtype=bool)
+    found = _search(images, liver, liver, vessels, spacing, min_diameter_mm, min_score)
+    if beyond_capsule_mm > 0:
+        reach = filters.morphology_mm(liver, spacing, beyond_capsule_mm, "dilate")
+        found = _with_bulging(found, _search(images, liver, reach, vessels, spacing, min_diameter_mm, min_score),
+                              liver, reach, images, spacing, min_diameter_mm)
+    found.sort(key=lambda item: -item[0])
+    instances = np.zeros(geometry.shape, dtype=np.uint16)
+    kept = []  # (score, box, voxels in the box), no voxel in two
+    for score, box, voxels in found:
+        voxels = voxels & (instances[box] == 0)
+        if voxels.any():
+            kept.append((score, box, voxels))
+            instances[box][voxels] = len(kept)
+    scores = [round(float(score), 4) for score, _, _ in kept]
+    reference = _cyst_reference(images, liver & (instances == 0))
+    cysts = [_likely_cyst({name: image[box] for name, image in images.items()}, voxels, reference, spacing)
+             for _, box, voxels in kept]
+    table = [_describe(voxels, [b.start for b in box], n, scores[n - 1], cysts[n - 1], geometry)
+             for n, (_, box, voxels) in enumerate(kept, start=1)]
+    return LesionResult(instances, scores, cysts, table)
+
+
+def _search(images: dict[str, np.ndarray], liver: np.ndarray, region: np.ndarray, vessels: np.ndarray | None,
+            spacing, min_diameter_mm: float, min_score: float) -> list[tuple[float, tuple[slice, ...], np.ndarray]]:
+    """Steps 0-6 in ``region`` (``liver`` itself, or the liver and a rim around it, where the
+    evidence is measured against the liver all the same): ``(score, box, voxels in the box)`` per
+    instance on the input grid, boxes in full-grid voxels, best first."""
+    box = _bounding_box(region, pad=[2, 2, 2])  # all work happens in the region's box
+    liver, region = liver[box], region[box]
+    images = {name: image[box] for name, image in images.items()}
     work_spacing = working_spacing_kji_mm(spacing, min_diameter_mm)
     resampled = work_spacing != spacing
     if resampled:
         work_images = {name: filters.resample_spacing(image, spacing, work_spacing, linear=True)
                        for name, image in images.items()}
-        work_liver = filters.resample_spacing(liver, spacing, work_spacing, linear=False)
+        work_liver, work_region = (filters.resample_spacing(mask, spacing, work_spacing, linear=False)
+                                   for mask in (liver, region))
     else:
-        work_images, work_liver = images, liver
+        work_images, work_liver, work_region = images, liver, region
     work_vessels = None
     if vessels is not None:
-        work_vessels = np.asarray(vessels, dtype=bool)[box]
+        work_vessels = vessels[box]
         if resampled:
             work_vessels = filters.resample_spacing(work_vessels, spacing, work_spacing, linear=False)
+    rim = work_region & ~work_liver
 
     # detection on a map smoothed at the smallest lesion's scale; boundaries on a sharper one
     evidence = filters.combined_evidence(work_images, work_liver, work_spacing, lesion_polarity, quieter_side=True,
-                                         sigma_mm=DETECT_SIGMA_PER_DIAMETER * min_diameter_mm)
+                                         sigma_mm=DETECT_SIGMA_PER_DIAMETER * min_diameter_mm, support=work_region)
+    if rim.any() and float(np.mean(evidence[rim] > LOW_Z)) > MAX_LESION_LIKE_RIM:
+        return []  # what surrounds the liver looks like a lesion: no lesion would stand out there
     # resampling already smoothed by half the working spacing: the boundary map keeps SMOOTH_MM in all
     presmooth_mm = max((0.5 * w for w, s in zip(work_spacing, spacing) if w > s), default=0.0)
     sharp_sigma_mm = float(np.sqrt(max(SMOOTH_MM ** 2 - presmooth_mm ** 2, 0.0)))
     sharp = filters.combined_evidence(work_images, work_liver, work_spacing, lesion_polarity, quieter_side=True,
-                                      sigma_mm=sharp_sigma_mm)
+                                      sigma_mm=sharp_sigma_mm, support=work_region)
     # the outermost voxel layer is partial volume with whatever surrounds the liver: candidates
     # start one voxel inside (along the axes sampled finer than a voxel of the others) and may
-    # grow back into that layer (subcapsular lesions)
+    # grow back into that layer (subcapsular lesions); with a rim, they may also lie in the rim
+    # near what stands out there, and cross that layer where something stands out on both sides
     interior = filters.morphology_mm(work_liver, work_spacing, min(work_spacing), "erode")
+    if rim.any():
+        step = min(work_spacing)
+        crossing = work_liver & ~interior & (evidence > LOW_Z)
+        for side in (rim, interior):
+            crossing &= filters.morphology_mm(side & (evidence > LOW_Z), work_spacing, step, "dilate")
+        at_capsule = rim & (evidence > SEED_Z) & filters.morphology_mm(work_liver, work_spacing, step, "dilate")
+        interior = (interior | crossing | rim) & filters.morphology_mm(at_capsule, work_spacing, NEAR_BULGE_MM,
+                                                                     "dilate")
     pieces, piece_scores = _accept_pieces(evidence, sharp, interior, work_vessels, work_spacing, min_diameter_mm,
                                           min_score)
-    grown, thresholds = _grow_instances(pieces, sharp, work_liver, work_spacing)
-    roundness = {label: _plane_check(grown[around] == label, work_liver[around], work_spacing, min_diameter_mm)
+    grown, thresholds = _grow_instances(pieces, sharp, work_region, work_spacing)
+    roundness = {label: _plane_check(grown[around] == label, work_region[around], work_spacing, min_diameter_mm)
                  for label, around in _label_boxes(grown, pad=1).items()}
     boxes = _label_boxes(grown, pad=0)
     # two round instances touching each other are two lesions, not a vessel and its continuation;
     # a segmented vessel touching an instance is another object (the instance's own overlap with
     # the vessel mask is scored in step 5)
-    free = work_liver & ~np.isin(grown, [label for label, value in roundness.items() if value >= 0.5])
+    free = work_region & ~np.isin(grown, [label for label, value in roundness.items() if value >= 0.5])
     if work_vessels is not None:
         free &= ~work_vessels
     kept = []  # (score, box, voxels in the box, boundary threshold) on the working grid
@@ -189,32 +257,58 @@ def detect_lesions(images: dict[str, np.ndarray], liver: np.ndarray, geometry: G
         if score >= min_score:
             score *= _isolation(boxes[label], voxels, sharp, free, work_spacing)
         if score >= min_score:
-            score *= _not_partial_volume(boxes[label], voxels, work_images, work_liver, work_spacing, sharp_sigma_mm)
+            score *= _not_partial_volume(boxes[label], voxels, work_images, work_region, work_spacing,
+                                         sharp_sigma_mm)
         if score >= min_score and "ct" in work_images:
             score *= float(np.median(work_images["ct"][boxes[label]][voxels]) >= FAT_HU)
         if score >= min_score:
             kept.append((score, boxes[label], voxels, thresholds[label]))
     kept.sort(key=lambda item: -item[0])
-
-    crop = np.zeros(liver.shape, dtype=np.uint16)
-    found = []  # (score, box, voxels in the box) on the input grid
+    found = []
     for score, work_box, voxels, threshold in kept:
         if resampled:
-            work_box, voxels = _to_input_grid(work_box, voxels, sharp, threshold, work_spacing, liver, spacing)
-        voxels &= crop[work_box] == 0
-        if voxels.any():
-            found.append((score, work_box, voxels))
-            crop[work_box][voxels] = len(found)
-    instances = np.zeros(geometry.shape, dtype=np.uint16)
-    instances[box] = crop
-    offset = np.asarray([b.start for b in box])
-    scores = [round(float(score), 4) for score, _, _ in found]
-    reference = _cyst_reference(images, liver & (crop == 0))
-    cysts = [_likely_cyst({name: image[lesion_box] for name, image in images.items()}, voxels, reference, spacing)
-             for _, lesion_box, voxels in found]
-    table = [_describe(voxels, offset + [b.start for b in lesion_box], n, scores[n - 1], cysts[n - 1], geometry)
-             for n, (_, lesion_box, voxels) in enumerate(found, start=1)]
-    return LesionResult(instances, scores, cysts, table)
+            work_box, voxels = _to_input_grid(work_box, voxels, sharp, threshold, work_spacing, region, spacing)
+        full_box = tuple(slice(b.start + o.start, b.stop + o.start) for b, o in zip(work_box, box))
+        found.append((score, full_box, voxels))
+    return found
+
+
+def _with_bulging(inside: list, everywhere: list, liver: np.ndarray, reach: np.ndarray,
+                  images: dict[str, np.ndarray], spacing, min_diameter_mm: float) -> list:
+    """Step 8: the instances of ``inside`` (found in ``liver``) with those of ``everywhere`` (found
+    in ``reach``, the liver and a rim around it) that bulge out of the liver: at least
+    :data:`MIN_BULGE` of the instance outside it, at least :data:`MIN_HELD` of its surroundings
+    (one voxel around it) in it, at most :data:`MAX_AT_EDGE` at the rim's outer edge (what goes
+    on beyond the rim is another organ), nothing outside the liver at the image's edge,
+    :data:`BULGE_DIAMETERS` times ``min_diameter_mm`` across or more (volume-equivalent
+    diameter) and not fluid (a gallbladder or a renal cyst lies against the liver as a bulging
+    cyst would). A bulging instance replaces those of ``inside`` it overlaps."""
+    reference = _cyst_reference(images, liver)
+    bulging = []
+    for score, box, voxels in everywhere:
+        volume_mm3 = float(voxels.sum() * np.prod(spacing))
+        outside = voxels & ~liver[box]
+        if outside.sum() < MIN_BULGE * voxels.sum() or \
+                (6.0 * volume_mm3 / np.pi) ** (1.0 / 3.0) < BULGE_DIAMETERS * min_diameter_mm:
+            continue
+        if any((b.start == 0 and np.take(outside, 0, axis).any()) or
+               (b.stop == n and np.take(outside, -1, axis).any()) for axis, (b, n) in enumerate(zip(box, liver.shape))):
+            continue  # it goes on beyond the image: what it is there is unknown
+        pad = tuple(slice(max(b.start - 1, 0), min(b.stop + 1, n)) for b, n in zip(box, liver.shape))
+        around = np.zeros([b.stop - b.start for b in pad], dtype=bool)
+        around[tuple(slice(b.start - p.start, b.stop - p.start) for b, p in zip(box, pad))] = voxels
+        shell = binary_morphology(around, [1, 1, 1], "dilate") & ~around
+        if liver[pad][shell].mean() < MIN_HELD or (~reach[pad][shell]).mean() > MAX_AT_EDGE:
+            continue
+        if _likely_cyst({name: image[box] for name, image in images.items()}, voxels, reference, spacing):
+            continue
+        bulging.append((score, box, voxels))
+    if not bulging:
+        return inside
+    covered = np.zeros(liver.shape, dtype=bool)
+    for _, box, voxels in bulging:
+        covered[box] |= voxels
+    return [item for item in inside if not covered[item[1]][item[2]].any()] + bulging
 
 
 def describe_instances(instances: np.ndarray, scores: list[float], images: dict[str, np.ndarray],
