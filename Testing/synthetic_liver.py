@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from livermets.geometry import Geometry
-from livermets.segmentation.filters import distance_inside_mm
+from livermets.segmentation.filters import distance_inside_mm, robust_center_spread
 
 CONTRAST = {  # sequence: (outside, liver, lesion, cyst, vessel)
     "hbp": (0.25, 1.0, 0.45, 0.30, 0.35),
@@ -156,8 +156,7 @@ def image_noise(image: np.ndarray, mask: np.ndarray, spacing_kji_mm: Sequence[fl
         for plane_axis in plane_axes:
             both = inner & np.roll(inner, distance, plane_axis)
             differences.append((image - np.roll(image, distance, plane_axis))[both])
-        values = np.concatenate(differences)
-        spreads.append(1.4826 * float(np.median(np.abs(values - np.median(values)))))
+        spreads.append(robust_center_spread(np.concatenate(differences))[1])
     ratio = spreads[1] / max(spreads[0], 1e-12)
     low, high = 0.0, MAX_GRAIN_PX  # the ratio rises from 1 (white noise) towards 2 (smooth)
     for _ in range(30):
@@ -195,7 +194,7 @@ def correlated_noise(shape: Sequence[int], spacing_kji_mm: Sequence[float], grai
     for plane_axis in (a for a in range(3) if a != int(np.argmax(spacing_kji_mm))):
         noise = sum(weight * np.roll(noise, shift, plane_axis)
                     for shift, weight in zip(range(-reach, reach + 1), kernel))
-    return (noise / np.sqrt(float((kernel @ kernel) ** 2))).astype(np.float32)
+    return (noise / float(kernel @ kernel)).astype(np.float32)  # each pass scales the sd by |kernel|
 
 
 def grid_mm(shape: Sequence[int], spacing_kji_mm: Sequence[float]) -> np.ndarray:
