@@ -169,11 +169,15 @@ def detect_lesions(images: dict[str, np.ndarray], liver: np.ndarray, geometry: G
     liver = np.asarray(liver).astype(bool)
     spacing = tuple(float(s) for s in geometry.spacing_mm)
     vessels = None if vessels is None else np.asarray(vessels, dtype=bool)
-    found = _search(images, liver, liver, vessels, spacing, min_diameter_mm, min_score)
+    regions = [liver]
     if beyond_capsule_mm > 0:
-        reach = filters.morphology_mm(liver, spacing, beyond_capsule_mm, "dilate")
-        found = _with_bulging(found, _search(images, liver, reach, vessels, spacing, min_diameter_mm, min_score),
-                              liver, reach, images, spacing, min_diameter_mm)
+        regions.append(filters.morphology_mm(liver, spacing, beyond_capsule_mm, "dilate"))
+    # the two searches are independent: side by side (step 8 doubles the work on T2 and DWI)
+    searches = parallel.thread_map(
+        lambda region: _search(images, liver, region, vessels, spacing, min_diameter_mm, min_score), regions)
+    found = searches[0]
+    if beyond_capsule_mm > 0:
+        found = _with_bulging(found, searches[1], liver, regions[1], images, spacing, min_diameter_mm)
     found.sort(key=lambda item: -item[0])
     instances = np.zeros(geometry.shape, dtype=np.uint16)
     kept = []  # (score, box, voxels in the box), no voxel in two
