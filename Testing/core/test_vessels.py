@@ -100,6 +100,34 @@ def test_veins_that_do_not_stand_out_give_no_trees_and_say_why():
     assert not (result.portal.any() or result.hepatic.any() or result.ivc.any())
     assert result.warnings and "do not stand out" in result.warnings[0]
     assert "bright on portal_venous" in result.warnings[0]
+    # ... and that they stand out the other way, so the phase may be misnamed
+    assert "the other way (dark on portal_venous)" in result.warnings[0]
+    assert "may be another phase" in result.warnings[0]
+
+
+def test_bright_veins_on_t2_are_named_as_such():
+    # veins are expected dark on T2 (flow void); slow flow makes them bright, most often with fat
+    # suppression: the reason given for drawing no trees says so
+    case = make_case(tubes=two_tree_vessels(), sequences=("portal_venous",), seed=9)
+    result = segment_vessels({"t2": case.images["portal_venous"]}, case.liver, case.geometry)
+    assert not (result.portal.any() or result.hepatic.any() or result.ivc.any())
+    assert "the other way (bright on t2)" in result.warnings[0] and "slow flow" in result.warnings[0]
+    # veins that stand out neither way get the plain reason
+    flat = np.where(case.liver, 100.0, 20.0).astype(np.float32)
+    flat += np.random.default_rng(0).normal(0.0, 5.0, flat.shape).astype(np.float32)
+    result = segment_vessels({"t2": flat}, case.liver, case.geometry)
+    assert "do not stand out" in result.warnings[0] and "other way" not in result.warnings[0]
+
+
+def test_bright_t2_veins_of_real_mri_are_named(shared_data):
+    # CHAOS T2-SPIR (fat-suppressed): the veins inside the liver are brighter than it
+    from livermets.imageio import read_image
+
+    image = read_image(shared_data / "chaos_t2" / "chaos01_t2spir.nii.gz")
+    liver = read_image(shared_data / "chaos_t2" / "chaos01_labels.nii.gz").array == 1
+    result = segment_vessels({"t2": image.array.astype(np.float32)}, liver, image.geometry)
+    assert not (result.portal.any() or result.hepatic.any())
+    assert "the other way (bright on t2)" in result.warnings[0]
 
 
 def test_ct_without_contrast_gives_no_trees(shared_data):

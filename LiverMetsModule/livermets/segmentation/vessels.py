@@ -12,8 +12,8 @@ Method (numpy + SimpleITK; thresholds in units of the liver's robust spread or i
    outside the liver only voxels on a tube (Hessian tubeness, two strong curvatures and one
    flat; Sato et al. 1998, doi:10.1016/S1361-8415(98)80009-1) count. If that mask holds less
    than :data:`MIN_INTRAHEPATIC_FRACTION` of the liver's interior, the veins do not stand out
-   (no contrast, or not the polarity expected): no trees are returned, with the reason, rather
-   than bones or cartilage taken for veins.
+   (no contrast, or not the polarity expected): no trees are returned, with the reason (and
+   whether veins stand out the other way instead), rather than bones or cartilage taken for veins.
 3. Roots, in RAS: an opening with a :data:`TRUNK_RADIUS_MM` ball keeps only the trunks. The
    IVC is the trunk with the longest superior-inferior extent among those posterior to the
    liver's centre, the rightmost if several (the aorta lies to its left). The portal root is
@@ -62,6 +62,9 @@ MIN_INTRAHEPATIC_FRACTION = 0.02  # veins of the expected look fill more of the 
                                   # a CT without contrast 1.1 %, CHAOS T2-SPIR with its bright veins 0-0.4 %)
 MAX_OUTSIDE_RADIUS_MM = 20.0  # a tree's part outside the liver holds at most a tube of this radius along the
                               # scan's whole superior-inferior extent (the IVC is about 12 mm in radius)
+# what makes veins look the other way on a contrast, said when they do
+OTHER_WAY_CAUSES = {"t2": "slow flow makes veins bright on T2, most often with fat suppression",
+                    "ct": "on a CT without contrast the veins are darker than the liver"}
 
 
 @dataclass
@@ -151,8 +154,8 @@ def _segment(images: dict[str, np.ndarray], full_liver: np.ndarray, lesions: np.
     box = _bounding_box(full_liver, pad)
     liver = full_liver[box]
     region = filters.morphology_mm(liver, spacing, MARGIN_MM, "dilate")
-    evidence = filters.combined_evidence({k: v[box] for k, v in images.items()}, liver, spacing,
-                                         vessel_polarity, sigma_mm=SMOOTH_MM, support=region)
+    boxed = {name: image[box] for name, image in images.items()}
+    evidence = filters.combined_evidence(boxed, liver, spacing, vessel_polarity, sigma_mm=SMOOTH_MM, support=region)
     vessels = region & (evidence > LOW_Z)
     interior = filters.morphology_mm(liver, spacing, float(max(spacing)), "erode")
     vessels &= interior | _tubular(evidence, vessels & ~interior, spacing)
@@ -162,10 +165,7 @@ def _segment(images: dict[str, np.ndarray], full_liver: np.ndarray, lesions: np.
     result = VesselResult(*(np.zeros(geometry.shape, dtype=bool) for _ in range(3)))
     intrahepatic = float(np.count_nonzero(vessels & interior)) / max(int(np.count_nonzero(interior)), 1)
     if intrahepatic < MIN_INTRAHEPATIC_FRACTION:
-        result.warnings.append(
-            f"vessels not segmented: the veins inside the liver do not stand out from it ({100 * intrahepatic:.1f} % "
-            f"of the liver looks like vessel, at least {100 * MIN_INTRAHEPATIC_FRACTION:.0f} % expected; "
-            f"{_polarities(images)}); a phase without vessel contrast, such as a CT without contrast, shows none")
+        result.warnings.append(_not_standing_out(boxed, liver, region, interior, spacing, intrahepatic))
         return result
     vessels &= ~_blobs(vessels, liver, spacing)
     # partial volume: the wall sits half-way between liver and the lumen of the large vessels
@@ -210,6 +210,27 @@ def _segment(images: dict[str, np.ndarray], full_liver: np.ndarray, lesions: np.
                                        "points_ras_mm": np.round(points, 2).tolist(),
                                        "radii_mm": np.round(branch.radii_mm, 2).tolist()})
     return result
+
+
+def _not_standing_out(images: dict[str, np.ndarray], liver: np.ndarray, region: np.ndarray, interior: np.ndarray,
+                      spacing, share: float) -> str:
+    """Why no trees are drawn when only ``share`` of the liver's ``interior`` looks like vessel,
+    saying whether as much stands out with the other polarity, and what makes veins look so."""
+    def other(sequence: str) -> str:
+        return "dark" if vessel_polarity(sequence) == "bright" else "bright"
+
+    flipped = filters.combined_evidence(images, liver, spacing, other, sigma_mm=SMOOTH_MM, support=region)
+    seen = filters.keep_reaching(interior & (flipped > LOW_Z), flipped, SEED_Z)
+    other_share = float(np.count_nonzero(seen)) / max(int(np.count_nonzero(interior)), 1)
+    why = (f"vessels not segmented: the veins inside the liver do not stand out from it as expected "
+           f"({100 * share:.1f} % of the liver looks like vessel, at least {100 * MIN_INTRAHEPATIC_FRACTION:.0f} % "
+           f"expected; {_polarities(images)})")
+    if other_share < MIN_INTRAHEPATIC_FRACTION:
+        return why + "; a phase without vessel contrast, such as a CT without contrast, shows none"
+    looks = ", ".join(f"{other(name)} on {name}" for name in images)
+    causes = "; ".join(OTHER_WAY_CAUSES.get(name, f"the image given as {name} may be another phase") for name in images)
+    return (why + f", but {100 * other_share:.1f} % of it stands out the other way ({looks}): {causes}; "
+            "the trees are drawn only from a phase that shows the veins as expected")
 
 
 def _polarities(images: dict[str, np.ndarray]) -> str:
