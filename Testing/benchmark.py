@@ -16,9 +16,8 @@ Method
   ``ru_maxrss`` (whole process, so it includes the interpreter, imports and the inputs read).
 * A stage is run 3 times and the median time reported when its first run took under 30 s (so
   ``segment_mri``, whose target is 15 s, is a median even on a machine twice too slow); longer
-  stages are run once. Peak
-  memory is the largest of the runs. ``--quick`` runs each stage once on smaller inputs (a smoke
-  run; its figures are not comparable with a full run).
+  stages are run once. Peak memory is the largest of the runs. ``--quick`` runs each stage once on
+  smaller inputs (a smoke run; its figures are not comparable with a full run).
 * SimpleITK, OpenMP and OpenBLAS are limited to 2 threads. On a machine shared with other work the
   figures are pessimistic (wall-clock time); compare runs made under the same load.
 * ``import_core_s`` (numpy, SimpleITK and the core modules) and ``import_slicer_s`` (slicer-core, the
