@@ -227,15 +227,19 @@ def _not_standing_out(images: dict[str, np.ndarray], liver: np.ndarray, region: 
            f"expected; {_polarities(images)})")
     if other_share < MIN_INTRAHEPATIC_FRACTION:
         return why + "; a phase without vessel contrast, such as a CT without contrast, shows none"
-    looks = ", ".join(f"{other(name)} on {name}" for name in images)
     causes = "; ".join(OTHER_WAY_CAUSES.get(name, f"the image given as {name} may be another phase") for name in images)
-    return (why + f", but {100 * other_share:.1f} % of it stands out the other way ({looks}): {causes}; "
+    return (why + f", but {100 * other_share:.1f} % of it stands out the other way ({_looks(images, other)}): {causes}; "
             "the trees are drawn only from a phase that shows the veins as expected")
 
 
 def _polarities(images: dict[str, np.ndarray]) -> str:
     """How the veins are expected to look, e.g. "veins expected bright on ct"."""
-    return "veins expected " + ", ".join(f"{vessel_polarity(name)} on {name}" for name in images)
+    return "veins expected " + _looks(images, vessel_polarity)
+
+
+def _looks(images: dict[str, np.ndarray], polarity_of) -> str:
+    """``polarity_of`` each sequence of ``images`` in words, e.g. "dark on hbp, bright on ct"."""
+    return ", ".join(f"{polarity_of(name)} on {name}" for name in images)
 
 
 def _implausible_outside(trees: np.ndarray, liver: np.ndarray, geometry: Geometry) -> str:
