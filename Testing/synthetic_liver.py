@@ -316,3 +316,12 @@ def make_case(*, shape: Sequence[int] = (40, 96, 96), spacing_kji_mm: Sequence[f
         images[sequence] = image.astype(np.float32)
     return SyntheticCase(geometry, images, liver, lesions, list(balls), tree_masks["portal"], hepatic,
                          tree_masks["ivc"], list(tubes))
+
+
+def bulging_lesion_case(sequence: str, *balls: Ball) -> SyntheticCase:
+    """A case whose liver mask leaves out a third of a 24 mm lesion bulging through its right (i)
+    surface (label 1), with ``balls`` added: a 30 x 128 x 128 grid at 3 x 1.5 x 1.5 mm, the liver
+    ellipsoid's right surface at 145.25 mm and its left one at 45.25 mm, so there is room beyond both."""
+    lesion = Ball((43.5, 95.25, 143.0), 12.0, irregularity=0.1, shape_seed=2)
+    return make_case(balls=[lesion, *balls], sequences=(sequence,), seed=4, shape=(30, 128, 128),
+                     liver_radii_mm=(35, 45, 50))

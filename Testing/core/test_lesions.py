@@ -19,7 +19,7 @@ from livermets.errors import InputError
 from livermets.geometry import Geometry
 from livermets.segmentation.filters import robust_center_spread, split_by_distance
 from livermets.segmentation.lesions import _plane_check, detect_lesions, working_spacing_kji_mm
-from synthetic_liver import Ball, Tube, make_case, two_tree_vessels
+from synthetic_liver import Ball, Tube, bulging_lesion_case, make_case, two_tree_vessels
 
 # grid mm (k, j, i) on the default 40 x 96 x 96 grid at 3 x 1.5 x 1.5 mm; the first ball
 # touches the portal vein, the last reaches the liver capsule
@@ -389,18 +389,10 @@ def test_lesions_inserted_in_a_real_t2_liver(shared_data):
 
 
 # --- lesions bulging out of an automatic liver (step 8) ---------------------------------------------
-# a 30 x 128 x 128 grid at 3 x 1.5 x 1.5 mm; the liver ellipsoid's right (i) surface is at 145.25 mm
-# and its left one at 45.25 mm, so there is room beyond both
-BULGE_GRID = {"shape": (30, 128, 128), "liver_radii_mm": (35, 45, 50)}
-BULGING_BALL = Ball((43.5, 95.25, 143.0), 12.0, irregularity=0.1, shape_seed=2)  # a third of it outside
-
-
-def _bulging_case(sequence: str, *balls: Ball):
-    return make_case(balls=[BULGING_BALL, *balls], sequences=(sequence,), seed=4, **BULGE_GRID)
 
 
 def test_a_lesion_bulging_out_of_the_liver_is_found_whole_beyond_it():
-    case = _bulging_case("t2")
+    case = bulging_lesion_case("t2")
     truth = case.lesions == 1
     assert (truth & ~case.liver).sum() > 0.25 * truth.sum()  # the liver mask leaves out its bulge
     inside_only = detect_lesions(case.images, case.liver, case.geometry)
@@ -417,7 +409,7 @@ def test_an_organ_lying_against_the_liver_or_fluid_is_not_a_bulging_lesion():
     left out; the bulging lesion is still found."""
     organ = Ball((43.5, 95.25, 17.0), 30.0, value=1.8)
     fluid = Ball((43.5, 148.0, 95.25), 12.0, cyst=True)  # against the posterior (j) surface
-    case = _bulging_case("t2", organ, fluid)
+    case = bulging_lesion_case("t2", organ, fluid)
     result = detect_lesions(case.images, case.liver, case.geometry, beyond_capsule_mm=25.0)
     found_outside = [n for n in range(1, result.count + 1) if (result.instances[~case.liver] == n).any()]
     assert len(found_outside) == 1
@@ -427,7 +419,7 @@ def test_an_organ_lying_against_the_liver_or_fluid_is_not_a_bulging_lesion():
 def test_nothing_is_looked_for_beyond_the_liver_where_its_surroundings_look_like_lesions():
     """On hbp the fat around the liver is as dark as a lesion: the rim is not searched (the
     result is that of the liver alone)."""
-    case = _bulging_case("hbp")
+    case = bulging_lesion_case("hbp")
     inside_only = detect_lesions(case.images, case.liver, case.geometry)
     beyond = detect_lesions(case.images, case.liver, case.geometry, beyond_capsule_mm=25.0)
     assert np.array_equal(inside_only.instances, beyond.instances)

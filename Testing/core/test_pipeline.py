@@ -22,7 +22,7 @@ from livermets.labels import RESULT_LABELS  # noqa: E402
 from livermets.segmentation import registration, sequence_guess  # noqa: E402
 from livermets.segmentation.engines import EngineOutput, add_vessels_and_lesions, get_engine  # noqa: E402
 from livermets.segmentation.pipeline import segment, write_result  # noqa: E402
-from synthetic_liver import Ball, make_case  # noqa: E402
+from synthetic_liver import bulging_lesion_case  # noqa: E402
 
 OBLIQUE = tuple(
     np.array([[np.cos(0.3), 0.0, np.sin(0.3)], [0.0, 1.0, 0.0], [-np.sin(0.3), 0.0, np.cos(0.3)]]).ravel()
@@ -289,8 +289,7 @@ def test_segment_command_no_liver_is_a_clear_error_and_writes_nothing(tmp_path, 
 def test_the_liver_takes_in_a_lesion_bulging_out_of_it():
     """An engine's liver that leaves out the bulge of a lesion through the capsule: the lesion is
     found whole and the liver then holds it (labels: no lesion voxel outside the liver)."""
-    ball = Ball((43.5, 95.25, 143.0), 12.0, irregularity=0.1, shape_seed=2)  # a third of it outside the liver
-    case = make_case(balls=[ball], sequences=("t2",), seed=4, shape=(30, 128, 128), liver_radii_mm=(35, 45, 50))
+    case = bulging_lesion_case("t2")
     output = EngineOutput(liver=case.liver.astype(np.uint8), lesions=np.zeros(case.liver.shape, dtype=np.uint16))
     add_vessels_and_lesions(output, case.images, case.geometry)
     lesion = case.lesions == 1
