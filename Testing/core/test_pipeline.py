@@ -297,3 +297,22 @@ def test_the_liver_takes_in_a_lesion_bulging_out_of_it():
     assert 2 * np.count_nonzero(found & lesion) / (found.sum() + lesion.sum()) > 0.85
     assert not (output.lesions[output.liver == 0] > 0).any()
     assert np.array_equal(output.liver > 0, case.liver | (output.lesions > 0))
+
+
+def test_the_detectors_run_with_blas_on_one_thread(oblique_case):
+    # the detectors' own threads share the cores; BLAS threads spinning beside them slowed a
+    # 40-slice segmentation by a tenth (whole-process medians, docs in parallel.py)
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    threads = {}
+
+    def progress(fraction: float, message: str) -> None:
+        threads.setdefault(message.split(":")[0].split()[0], set()).update(
+            library["num_threads"] for library in threadpoolctl.threadpool_info() if library["user_api"] == "blas")
+
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        segment([Volume(oblique_case.image, oblique_case.geometry)], ["t2"], progress=progress)
+        after = {library["num_threads"] for library in threadpoolctl.threadpool_info() if library["user_api"] == "blas"}
+    if not after:
+        pytest.skip("numpy here uses no BLAS library that threadpoolctl can see")
+    assert threads["liver"] == threads["vessels"] == threads["lesions"] == {1}
+    assert threads["identifying"] == after

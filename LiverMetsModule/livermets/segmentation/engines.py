@@ -31,6 +31,7 @@ import numpy as np
 from livermets.errors import InputError, LiverMetsError, NoLiverFoundError
 from livermets.geometry import Geometry, Volume
 from livermets.progress import ProgressCallback, report, scaled
+from livermets.segmentation import parallel
 from livermets.sequences import SEQUENCES
 
 LOG = logging.getLogger(__name__)
@@ -109,6 +110,7 @@ class BuiltinEngine(SegmentationEngine):
             return False, f"no liver network weights at {self.weights}: give the path of a liver_net.npz"
         return True, ""
 
+    @parallel.blas_on_one_thread()
     def run(self, images, geometry, sequences, *, progress=None, timings=None, rename=None) -> EngineOutput:
         from livermets.segmentation.liver import segment_liver
         from livermets.segmentation.liver_net import shipped_network
@@ -142,6 +144,7 @@ class ClassicalEngine(BuiltinEngine):
     liver_method = "intensity"
 
 
+@parallel.blas_on_one_thread()
 def add_vessels_and_lesions(
     output: EngineOutput,
     images: dict[str, np.ndarray],
