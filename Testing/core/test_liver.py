@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from abdomen import make_abdomen  # noqa: E402
 from livermets.errors import InputError, NoLiverFoundError  # noqa: E402
 from livermets.geometry import Geometry  # noqa: E402
-from livermets.segmentation import liver, liver_net  # noqa: E402
+from livermets.segmentation import liver, liver_net, parallel  # noqa: E402
 from livermets.segmentation.liver import MIN_AGREEMENT, combine, network_organ, segment_liver  # noqa: E402
 
 ROTATED_30 = tuple(
@@ -241,6 +241,36 @@ def test_a_network_that_finds_nothing_leaves_the_intensity_liver():
     alone = segment_liver(case.image, case.geometry, method="intensity")
     assert np.array_equal(combined.mask, alone.mask) and dice(combined.mask, case.liver) > 0.9
     assert any("network found no liver" in warning for warning in combined.warnings)
+
+
+@pytest.mark.parametrize(
+    "steps, stronger_needed",
+    [(liver.SEPARATION_STEPS, True), (((2.5, 6.0), (2.3, 6.0), (2.1, 6.0), (1.9, 6.0)), False)],
+    ids=["shipped", "all-plausible"],
+)
+def test_the_separation_steps_side_by_side_keep_each_modes_weakest_plausible_one(monkeypatch, steps, stronger_needed):
+    # every mode's separation steps are queued together and a later one may run on a free core
+    # before an earlier one has succeeded: the hypotheses must be those of trying them in turn.
+    # With the shipped steps some modes of this abdomen need a stronger separation; with the
+    # second set every step separates its liver, and the first must win.
+    case = make_abdomen()
+    monkeypatch.setattr(liver, "SEPARATION_STEPS", steps)
+    tried = []
+    select = liver._select_organ
+
+    def counted(band, seed, geometry, radius_mm):
+        tried.append(radius_mm)
+        return select(band, seed, geometry, radius_mm)
+
+    monkeypatch.setattr(liver, "_select_organ", counted)
+    models = {}
+    for workers in (1, 2):
+        monkeypatch.setattr(parallel, "WORKERS", workers)
+        model = liver.intensity_model(case.image, case.geometry)
+        models[workers] = [(m.organ.tobytes(), m.mode, m.band_width) for m in (model, *model.alternatives())]
+    assert models[2] == models[1]
+    assert models[1][0][2] == steps[0][0]  # the liver separates at the first step
+    assert (max(tried) > steps[0][1]) == stronger_needed
 
 
 def test_unknown_method_is_refused():

@@ -45,6 +45,7 @@ Method
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Optional
@@ -639,26 +640,41 @@ def _hypotheses(
     noise_sd = float(np.median(local_sd[homogeneous]))
     report(progress, 0.0, f"liver: testing {len(modes)} intensity models")
 
-    def test(mode: tuple[float, float, float]) -> Optional[Hypothesis]:
-        mu, sd_low, sd_high = mode
-        # a spread cut short by a neighbouring peak is never narrower than the image noise
-        sd_low, sd_high = max(sd_low, noise_sd), max(sd_high, noise_sd)
-        seed = homogeneous & (np.abs(smooth - mu) <= min(sd_low, sd_high))
-        # separation made stronger (narrower band, larger opening) only while the result is implausible
-        for width, radius_mm in SEPARATION_STEPS:
-            band = (smooth >= mu - width * sd_low) & (smooth <= mu + width * sd_high) & body
-            organ = _select_organ(band, seed, geometry, radius_mm)
-            volume_ml = float(organ.sum()) * geometry.voxel_volume_ml
-            right_share = float(priors.right[organ].mean()) if organ.any() else 0.0
-            body_share = float(organ.sum()) / float(body.sum())
-            if MIN_LIVER_ML <= volume_ml <= MAX_LIVER_ML and right_share >= MIN_RIGHT_SHARE and (
-                body_share <= MAX_BODY_SHARE
-            ):
-                score = volume_ml * right_share**4 * float(priors.deep[organ].mean())**4
-                return Hypothesis(organ, float(mu), float(sd_low), float(sd_high), float(width), float(score))
-        return None
+    # a spread cut short by a neighbouring peak is never narrower than the image noise
+    spreads = [(mu, max(sd_low, noise_sd), max(sd_high, noise_sd)) for mu, sd_low, sd_high in modes]
+    seeds = [homogeneous & (np.abs(smooth - mu) <= min(sd_low, sd_high)) for mu, sd_low, sd_high in spreads]
+    plausible_at: dict[int, int] = {}  # mode -> earliest separation step known to give a plausible organ
+    lock = threading.Lock()
 
-    tested = parallel.thread_map(test, modes)  # the modes are independent: side by side
+    def test(task: tuple[int, int]) -> Optional[Hypothesis]:
+        mode, step = task
+        with lock:
+            if plausible_at.get(mode, step) < step:
+                return None  # a weaker separation already gave this mode's organ
+        mu, sd_low, sd_high = spreads[mode]
+        width, radius_mm = SEPARATION_STEPS[step]
+        band = (smooth >= mu - width * sd_low) & (smooth <= mu + width * sd_high) & body
+        organ = _select_organ(band, seeds[mode], geometry, radius_mm)
+        volume_ml = float(organ.sum()) * geometry.voxel_volume_ml
+        right_share = float(priors.right[organ].mean()) if organ.any() else 0.0
+        body_share = float(organ.sum()) / float(body.sum())
+        if not (MIN_LIVER_ML <= volume_ml <= MAX_LIVER_ML and right_share >= MIN_RIGHT_SHARE
+                and body_share <= MAX_BODY_SHARE):
+            return None
+        with lock:
+            plausible_at[mode] = min(plausible_at.get(mode, step), step)
+        score = volume_ml * right_share**4 * float(priors.deep[organ].mean())**4
+        return Hypothesis(organ, float(mu), float(sd_low), float(sd_high), float(width), float(score))
+
+    # each mode's organ comes from the weakest separation (narrowest opening, widest band) that
+    # makes it plausible. The steps are independent, so all are queued, weakest first for every
+    # mode, and a step is skipped once a weaker one of its mode has succeeded: a mode that fails
+    # its first steps tries the next ones on cores the other modes have freed.
+    tasks = [(mode, step) for step in range(len(SEPARATION_STEPS)) for mode in range(len(modes))]
+    outcomes = dict(zip(tasks, parallel.thread_map(test, tasks)))
+    tested = [next((outcomes[mode, step] for step in range(len(SEPARATION_STEPS)) if outcomes[mode, step] is not None),
+                   None)
+              for mode in range(len(modes))]
     found = [hypothesis for hypothesis in tested if hypothesis is not None and hypothesis.score > 0]
     return sorted(found, key=lambda hypothesis: -hypothesis.score)  # stable: ties keep the histogram's order
 
