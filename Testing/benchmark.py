@@ -18,8 +18,10 @@ Method
   ``segment_mri``, whose target is 15 s, is a median even on a machine twice too slow); longer
   stages are run once. Peak memory is the largest of the runs. ``--quick`` runs each stage once on
   smaller inputs (a smoke run; its figures are not comparable with a full run).
-* SimpleITK, OpenMP and OpenBLAS are limited to 2 threads. On a machine shared with other work the
-  figures are pessimistic (wall-clock time); compare runs made under the same load.
+* SimpleITK, OpenMP and OpenBLAS are limited to 2 threads; with ``threadpoolctl`` installed (the test
+  environment has it) BLAS runs on one thread while the detectors run (the first note line says
+  which). On a machine shared with other work the figures are pessimistic (wall-clock time);
+  compare runs made under the same load.
 * ``import_core_s`` (numpy, SimpleITK and the core modules) and ``import_slicer_s`` (slicer-core, the
   headless scene with its module logics, LiverMetsLib) are the wall time of a new interpreter doing
   only that: the start-up costs left out of the stage times.
@@ -40,6 +42,7 @@ of clicks per lesion of ``Testing/robot_user.py`` (its default cases).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
@@ -511,8 +514,10 @@ def parent_main(args: argparse.Namespace) -> int:
             return 2
         chosen = [stage for stage in STAGES if stage.name in names]
     slicer_reason = _slicer_reason() if any(stage.slicer for stage in chosen) else None
+    blas = "one BLAS thread in the detectors" if importlib.util.find_spec("threadpoolctl") else \
+        "BLAS threads not limited (threadpoolctl missing)"
     _note(f"# LiverMets benchmark{' (quick: smaller inputs, one run each)' if args.quick else ''}; "
-          f"{THREADS} threads; {os.cpu_count()} CPUs; Python {sys.version.split()[0]}")
+          f"{THREADS} threads; {blas}; {os.cpu_count()} CPUs; Python {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory(prefix="livermets-benchmark-") as root:
         os.environ["TMPDIR"] = root  # the stage processes' scratch files go where they are removed
         inputs = Inputs(Path(root), args.quick)
