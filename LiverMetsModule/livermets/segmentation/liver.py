@@ -650,7 +650,7 @@ def _hypotheses(
         mode, step = task
         with lock:
             if plausible_at.get(mode, step) < step:
-                return None  # a weaker separation already gave this mode's organ
+                return None  # an earlier step already gave this mode's organ
         mu, sd_low, sd_high = spreads[mode]
         width, radius_mm = SEPARATION_STEPS[step]
         band = (smooth >= mu - width * sd_low) & (smooth <= mu + width * sd_high) & body
@@ -666,10 +666,11 @@ def _hypotheses(
         score = volume_ml * right_share**4 * float(priors.deep[organ].mean())**4
         return Hypothesis(organ, float(mu), float(sd_low), float(sd_high), float(width), float(score))
 
-    # each mode's organ comes from the weakest separation (narrowest opening, widest band) that
-    # makes it plausible. The steps are independent, so all are queued, weakest first for every
-    # mode, and a step is skipped once a weaker one of its mode has succeeded: a mode that fails
-    # its first steps tries the next ones on cores the other modes have freed.
+    # each mode's organ comes from the first of SEPARATION_STEPS (weakest first: the separation
+    # is made stronger only while the organ is implausible) that makes it plausible. The steps
+    # are independent, so all are queued in that order for every mode, and a step is skipped once
+    # an earlier one of its mode has succeeded: a mode that fails its first steps tries the next
+    # ones on cores the other modes have freed.
     tasks = [(mode, step) for step in range(len(SEPARATION_STEPS)) for mode in range(len(modes))]
     outcomes = dict(zip(tasks, parallel.thread_map(test, tasks)))
     tested = [next((outcomes[mode, step] for step in range(len(SEPARATION_STEPS)) if outcomes[mode, step] is not None),
