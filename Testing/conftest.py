@@ -1,4 +1,4 @@
-"""Shared pytest set-up: import paths and the optional real-data folder."""
+"""Shared pytest set-up: import paths, the optional real-data folder and BLAS thread counts."""
 
 from __future__ import annotations
 
@@ -23,3 +23,17 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "README.md").exists():
         pytest.skip(f"real data folder not found at {SHARED_DATA} (set LIVERMETS_DATA to use it)")
     return SHARED_DATA
+
+
+@pytest.fixture
+def blas_threads():
+    """A function giving the set of thread counts of the BLAS libraries numpy uses (threadpoolctl),
+    or skip the test when threadpoolctl is missing or sees no BLAS library."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def counts() -> set[int]:
+        return {library["num_threads"] for library in threadpoolctl.threadpool_info() if library["user_api"] == "blas"}
+
+    if not counts():
+        pytest.skip("numpy here uses no BLAS library that threadpoolctl can see")
+    return counts

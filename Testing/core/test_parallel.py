@@ -42,16 +42,11 @@ def test_an_error_in_one_item_reaches_the_caller(monkeypatch):
         parallel.thread_map(fails_on_two, [1, 2, 3])
 
 
-def _blas_threads(threadpoolctl) -> set[int]:
-    return {library["num_threads"] for library in threadpoolctl.threadpool_info() if library["user_api"] == "blas"}
+def test_blas_runs_on_one_thread_inside_and_as_before_after(blas_threads):
+    from threadpoolctl import threadpool_limits
 
-
-def test_blas_runs_on_one_thread_inside_and_as_before_after():
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    if not _blas_threads(threadpoolctl):
-        pytest.skip("numpy here uses no BLAS library that threadpoolctl can see")
-    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
-        before = _blas_threads(threadpoolctl)
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
         with parallel.blas_on_one_thread():
-            assert _blas_threads(threadpoolctl) == {1}
-        assert _blas_threads(threadpoolctl) == before
+            assert blas_threads() == {1}
+        assert blas_threads() == before
