@@ -28,8 +28,9 @@ Method
 5. For each hypothesis: band = mode +- 2.5 spreads; an opening (6 mm) cuts thin bridges to
    spleen, stomach, heart, kidney and body wall; the component holding most seed voxels is kept
    and regrown inside the band. While that organ is implausible (volume, share on the patient's
-   right, share of the body) the separation is made stronger: 10 mm opening, then a band of
-   1.5 spreads (a liver darker than muscle shares its wide band with the body wall). The most
+   right, share of the body, an outline where the band ends) the separation is made stronger:
+   10 mm opening, then a band of 1.5 spreads (a liver darker than muscle shares its wide band
+   with the body wall). The most
    liver-like result wins (volume, share on the patient's right, depth below the body surface).
    On MRI its intensity must stand clear of the air outside the body (the lungs of a chest-only
    scan are otherwise a liver-sized region of one intensity on the right).
@@ -75,6 +76,10 @@ MRI_LEVEL = 1000.0  # MRI has no absolute unit: its working copy runs from 0 and
 MIN_SPACING_MM, MAX_SPACING_MM = 0.1, 20.0
 MIN_RIGHT_SHARE = 0.6  # a liver lies mostly right of the body's mid-sagittal plane (0.9-1.0 on CHAOS)
 MAX_BODY_SHARE = 0.5  # ... and never fills most of the imaged body
+# ... and is bounded by intensity: of the tissue within EDGE_SHELL_MM outside it, at most this
+# share lies in its own band (0.01-0.36 for every hypothesis on CHAOS, TotalSegmentator and the
+# winners on the phantoms; 0.79-0.89 for pieces the opening carved out of one uniform tissue)
+EDGE_SHELL_MM, MAX_SHELL_IN_BAND = 4.0, 0.6
 MIN_LIVER_ML, MAX_LIVER_ML = 150.0, 6000.0  # physiological range with margin (adults)
 # MRI: the liver's signal stands clear of the air outside the body by at least this share of the
 # way from air to the body's 99th percentile, and by this many air noise spreads (0.15 / 8 at the
@@ -619,7 +624,9 @@ def _hypotheses(
     zero outside the plausible volume range, when less than :data:`MIN_RIGHT_SHARE` lies right
     or more than :data:`MAX_BODY_SHARE` of the body is taken: the liver is the largest deep
     organ of the right upper abdomen, while bands catching muscle, bowel or fat spread
-    symmetrically along the body wall.
+    symmetrically along the body wall. A hypothesis whose surroundings lie mostly in its own
+    band (:data:`MAX_SHELL_IN_BAND`) is no organ either: the opening carved it out of a larger
+    tissue (a uniform head-sized object made 160-220 ml "livers" so).
     """
     priors = _priors(geometry, body)
     low, high = np.percentile(smooth[body], [1, 99.5])
@@ -661,6 +668,9 @@ def _hypotheses(
         if not (MIN_LIVER_ML <= volume_ml <= MAX_LIVER_ML and right_share >= MIN_RIGHT_SHARE
                 and body_share <= MAX_BODY_SHARE):
             return None
+        shell = morph.dilate_mm(organ, geometry, EDGE_SHELL_MM) & ~organ & body
+        if shell.any() and float(band[shell].mean()) > MAX_SHELL_IN_BAND:
+            return None  # where it ends, the band goes on: the opening's reach, not an edge, bounded it
         with lock:
             plausible_at[mode] = min(plausible_at.get(mode, step), step)
         score = volume_ml * right_share**4 * float(priors.deep[organ].mean())**4
