@@ -86,6 +86,21 @@ def test_bias_correction_evens_out_a_smooth_field():
     assert abs(front_to_back(corrected) - 1.0) < 0.05
 
 
+def test_bias_correction_on_the_shrunk_copy_matches_a_finer_one():
+    """N4 runs on a copy of about N4_SPACING_MM voxels; the corrected image stays within about 1 %
+    of the one estimated on 6 mm voxels (measured: median 0.24 %, 99th percentile 0.93 %; from
+    16 mm voxels 0.56 % and 2.0 %, from 24 mm 1.3 % and 5.0 %)."""
+    abdomen = make_abdomen()
+    kji = np.argwhere(np.ones(abdomen.geometry.shape, dtype=bool)).astype(float)
+    anterior_mm = abdomen.geometry.kji_to_ras(kji)[:, 1].reshape(abdomen.geometry.shape)
+    image = abdomen.image * (1.0 + 0.3 * anterior_mm / 100.0)
+    body = image > 0.1 * image.max()
+    finer = liver.n4_correct(image, abdomen.geometry, body, n4_spacing_mm=6.0)
+    difference = np.abs(liver.n4_correct(image, abdomen.geometry, body)[body] / finer[body] - 1.0)
+    assert np.median(difference) < 0.005
+    assert np.percentile(difference, 99) < 0.015
+
+
 @pytest.mark.parametrize("sequence", ["t2", "ct"])
 def test_phantom_liver(sequence):
     phantom_module = pytest.importorskip("livermets.phantom")

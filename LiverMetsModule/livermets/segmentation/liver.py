@@ -72,6 +72,11 @@ CORE_KEEP_SHARE = 0.3  # ... the first that keeps at least this share of the org
 LEVEL_SET_ITERATIONS = 150
 LEVEL_SET_CURVATURE = 2.0  # weight of the smoothness term against intensity-driven growth
 WORK_SPACING_MM = 2.0  # finest in-plane spacing of the working grid
+# N4 works on a copy shrunk to voxels of about this size: its time grows with the voxel count,
+# and the field, smooth over tens of mm, barely changes: on four CHAOS cases and the 40-slice hbp
+# phantom the corrected image differs from that of 8 mm voxels by 0.1-0.5 % (median; 99th
+# percentile 0.4-1.6 %), computed in 0.7-0.9 s instead of 1.7-2.5 s
+N4_SPACING_MM = 12.0
 MRI_LEVEL = 1000.0  # MRI has no absolute unit: its working copy runs from 0 and has this 99th percentile
 MIN_SPACING_MM, MAX_SPACING_MM = 0.1, 20.0
 MIN_RIGHT_SHARE = 0.6  # a liver lies mostly right of the body's mid-sagittal plane (0.9-1.0 on CHAOS)
@@ -171,7 +176,7 @@ def _otsu(values: np.ndarray, bins: int = 256) -> float:
 
 
 def n4_correct(
-    image: np.ndarray, geometry: Geometry, body: np.ndarray, n4_spacing_mm: float = 8.0
+    image: np.ndarray, geometry: Geometry, body: np.ndarray, n4_spacing_mm: float = N4_SPACING_MM
 ) -> np.ndarray:
     """Divide out a smooth multiplicative bias field estimated by N4 on a copy shrunk to about
     ``n4_spacing_mm`` voxels (the field is smooth, so this loses nothing and is fast)."""
