@@ -8,7 +8,8 @@ Steps 1-5 derive every threshold from the image itself; then three methods:
   (numpy inference, shipped weights trained on public MRI, see its model card) gives the liver
   probability; >= 0.5, largest component, holes filled. A network liver far from the winning
   hypothesis's organ puts that mode in doubt: the runner-up hypotheses are tried as the network's
-  liver level and the one whose organ the network then finds best is kept.
+  liver level and the one whose organ the network then finds best is kept. A network liver whose
+  median intensity is still far from the level it was given is found once more at that median.
 - ``"combined"`` (default): both; where they agree the intensity outline (it follows the image's
   edges) trims the network's liver where the network is unsure, where they disagree the
   network's liver is used and a warning asks for review (:func:`combine`).
@@ -30,8 +31,8 @@ Method
    and regrown inside the band. While that organ is implausible (volume, share on the patient's
    right, share of the body, an outline where the band ends) the separation is made stronger:
    10 mm opening, then a band of 1.5 spreads (a liver darker than muscle shares its wide band
-   with the body wall). The most
-   liver-like result wins (volume, share on the patient's right, depth below the body surface).
+   with the body wall). The most liver-like result wins (volume, share on the patient's right,
+   depth below the body surface).
    On MRI its intensity must stand clear of the air outside the body (the lungs of a chest-only
    scan are otherwise a liver-sized region of one intensity on the right).
 6. The band is widened to the 5th-95th percentiles of the organ's filled interior (livers with
@@ -644,7 +645,7 @@ def _hypotheses(
     organ of the right upper abdomen, while bands catching muscle, bowel or fat spread
     symmetrically along the body wall. A hypothesis whose surroundings lie mostly in its own
     band (:data:`MAX_SHELL_IN_BAND`) is no organ either: the opening carved it out of a larger
-    tissue (a uniform head-sized object made 160-220 ml "livers" so).
+    tissue (a uniform head-sized object made 160-330 ml "livers" so).
     """
     priors = _priors(geometry, body)
     low, high = np.percentile(smooth[body], [1, 99.5])
