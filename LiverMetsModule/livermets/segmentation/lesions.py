@@ -38,7 +38,12 @@ Method (no trained model; thresholds are in units of the liver's own robust spre
    it (a lesion is thicker than the vessels touching it, a vessel piece is no thicker than its
    continuation; measured by a morphological opening, the granulometry of Serra 1982, "Image
    Analysis and Mathematical Morphology"; a thick vessel reached only through a thin one is not
-   a continuation); and an instance of in-plane radius below :data:`ONE_SLICE_RADIUS` slice
+   a continuation); an instance on one slice, narrower than :data:`JUNCTION_DIAMETER_MM`, must
+   stand out from the liver around it in its plane (the brightest tenth of a ring 2-6 mm out below
+   :data:`MAX_SURROUND` of its contrast: where veins of its polarity meet within a thick slice, the
+   confluence is round and thicker than each vein, but the veins leave it on every side; on real
+   T2 livers, where veins are bright, such confluences and mottled parenchyma were most of the
+   false positives; the price is a lesion that small with such veins close around it); and an instance of in-plane radius below :data:`ONE_SLICE_RADIUS` slice
    spacings must not continue on both neighbouring slices (a vessel crossing the slices does; a
    ball that small reaches at most a quarter of each neighbour's thickness, too little to show
    there with :data:`MAX_CONTINUATION` of its contrast). Where the instance lies against the
@@ -105,6 +110,10 @@ ATTACHED_FRACTION = 1 / 3  # attached structure: evidence between this fraction 
 ALIKE_CEILING = 1.5        # ... and this multiple of it
 THICK_FRACTION = 0.7      # attached structure as thick as this fraction of the instance's radius ...
 MAX_THICK_ATTACHMENT = 1.0  # ... may hold at most this many instance volumes
+JUNCTION_DIAMETER_MM = 15.0  # an instance on one slice narrower than this could be where vessels join: ...
+SURROUND_NEAR_MM = 2.0     # ... the liver around its cross-section from this far (mm; at least one pixel) ...
+SURROUND_WIDTH_MM = 4.0    # ... over this width ...
+MAX_SURROUND = 0.55        # ... has its brightest tenth below this share of the instance's contrast
 ONE_SLICE_RADIUS = 0.75    # instance of radius below this many slice spacings: it cannot fill both neighbours,
 MAX_CONTINUATION = 0.4     # so its evidence beyond both ends / its contrast stays below this
 PARTIAL_VOLUME_RATIO = 1.5  # partial volume: the neighbour beyond the liver has this multiple of a voxel's evidence,
@@ -437,8 +446,10 @@ def _isolation(box, voxels: np.ndarray, evidence: np.ndarray, free: np.ndarray, 
     """Factor 0..1 that a grown instance (``voxels`` in the tight ``box``) is not a piece of a
     vessel (step 6 of the module docstring): structure of about its contrast attached to it
     within ``free`` (the liver less other round instances) is not as thick as a good part of its
-    radius, and if its radius is below :data:`ONE_SLICE_RADIUS` slices it does not go on through
-    both neighbouring slices (slice axis: the largest spacing, k when all are equal)."""
+    radius; on one slice and narrower than :data:`JUNCTION_DIAMETER_MM`, it stands out from the
+    liver around it (:func:`_surround`); and if its radius is below :data:`ONE_SLICE_RADIUS` slices
+    it does not go on through both neighbouring slices (slice axis: the largest spacing, k when all
+    are equal)."""
     axis = int(np.argmax(spacing))
     spacing_array = np.asarray(spacing, dtype=float)
     areas_mm2 = np.moveaxis(voxels, axis, 0).sum(axis=(1, 2)) * np.prod(np.delete(spacing_array, axis))
@@ -463,6 +474,12 @@ def _isolation(box, voxels: np.ndarray, evidence: np.ndarray, free: np.ndarray, 
     thick = _touching(opened, shell) & ~shell
     factor = _sigmoid((MAX_THICK_ATTACHMENT - thick.sum() / voxels.sum()) / (0.2 * MAX_THICK_ATTACHMENT))
 
+    if 2 * radius_mm < JUNCTION_DIAMETER_MM and np.count_nonzero(areas_mm2) == 1:
+        # on one slice and as narrow as a junction of vessels: it must stand out from the liver around it
+        widest = int(np.argmax(voxels.sum(axis=(1, 2))))
+        factor *= _sigmoid((MAX_SURROUND - _surround(voxels[widest], evidence[widest], free[widest], spacing[1:],
+                                                      contrast)) / 0.05)
+
     if radius_mm < ONE_SLICE_RADIUS * spacing[0]:
         # too small to fill both neighbouring slices: it must not go on through both
         footprint = filters.morphology_mm(voxels.any(axis=0)[None], spacing,
@@ -474,6 +491,17 @@ def _isolation(box, voxels: np.ndarray, evidence: np.ndarray, free: np.ndarray, 
             beyond.append(float(np.percentile(values, 90)) / contrast if values.size else 0.0)
         factor *= _sigmoid((MAX_CONTINUATION - min(beyond)) / 0.05)
     return factor
+
+
+def _surround(section: np.ndarray, evidence: np.ndarray, free: np.ndarray, plane_spacing, contrast: float) -> float:
+    """Brightest tenth (90th percentile) of the evidence in the ring of ``free`` from
+    :data:`SURROUND_NEAR_MM` (at least one pixel: past the partial volume of the edge) to
+    :data:`SURROUND_WIDTH_MM` further around a cross-section, in the plane, as a share of
+    ``contrast``; 0 when there is no such ring (2D arrays, ``plane_spacing`` in mm)."""
+    distance_mm = filters.distance_inside_mm(~section[None], [1.0, *plane_spacing])[0]
+    near_mm = max(SURROUND_NEAR_MM, float(max(plane_spacing)))
+    ring = (distance_mm > near_mm) & (distance_mm <= near_mm + SURROUND_WIDTH_MM) & free
+    return float(np.percentile(evidence[ring], 90)) / contrast if ring.any() else 0.0
 
 
 def _not_partial_volume(box, voxels: np.ndarray, images: dict[str, np.ndarray], liver: np.ndarray, spacing,
