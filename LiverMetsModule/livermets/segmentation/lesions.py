@@ -39,11 +39,12 @@ Method (no trained model; thresholds are in units of the liver's own robust spre
    continuation; measured by a morphological opening, the granulometry of Serra 1982, "Image
    Analysis and Mathematical Morphology"; a thick vessel reached only through a thin one is not
    a continuation); an instance on one slice, narrower than :data:`JUNCTION_DIAMETER_MM`, must
-   stand out from the liver around it in its plane (the brightest tenth of a ring 2-6 mm out below
-   :data:`MAX_SURROUND` of its contrast: where veins of its polarity meet within a thick slice, the
-   confluence is round and thicker than each vein, but the veins leave it on every side; on real
-   T2 livers, where veins are bright, such confluences and mottled parenchyma were most of the
-   false positives; the price is a lesion that small with such veins close around it); and an instance of in-plane radius below :data:`ONE_SLICE_RADIUS` slice
+   stand out from the liver around it in its plane (the 90th percentile of the evidence in a ring
+   2-6 mm out below :data:`MAX_SURROUND` of its contrast: where veins of its polarity meet within
+   a thick slice, the confluence is round and thicker than each vein, but the veins leave it on
+   every side; on real T2 livers, where veins are bright, such confluences and mottled parenchyma
+   were most of the false positives; the price is a lesion that small with such veins close
+   around it); and an instance of in-plane radius below :data:`ONE_SLICE_RADIUS` slice
    spacings must not continue on both neighbouring slices (a vessel crossing the slices does; a
    ball that small reaches at most a quarter of each neighbour's thickness, too little to show
    there with :data:`MAX_CONTINUATION` of its contrast). Where the instance lies against the
@@ -113,7 +114,7 @@ MAX_THICK_ATTACHMENT = 1.0  # ... may hold at most this many instance volumes
 JUNCTION_DIAMETER_MM = 15.0  # an instance on one slice narrower than this could be where vessels join: ...
 SURROUND_NEAR_MM = 2.0     # ... the liver around its cross-section from this far (mm; at least one pixel) ...
 SURROUND_WIDTH_MM = 4.0    # ... over this width ...
-MAX_SURROUND = 0.55        # ... has its brightest tenth below this share of the instance's contrast
+MAX_SURROUND = 0.55        # ... has a 90th percentile of evidence below this share of the instance's contrast
 ONE_SLICE_RADIUS = 0.75    # instance of radius below this many slice spacings: it cannot fill both neighbours,
 MAX_CONTINUATION = 0.4     # so its evidence beyond both ends / its contrast stays below this
 PARTIAL_VOLUME_RATIO = 1.5  # partial volume: the neighbour beyond the liver has this multiple of a voxel's evidence,
@@ -494,7 +495,7 @@ def _isolation(box, voxels: np.ndarray, evidence: np.ndarray, free: np.ndarray, 
 
 
 def _surround(section: np.ndarray, evidence: np.ndarray, free: np.ndarray, plane_spacing, contrast: float) -> float:
-    """Brightest tenth (90th percentile) of the evidence in the ring of ``free`` from
+    """90th percentile of the evidence in the ring of ``free`` from
     :data:`SURROUND_NEAR_MM` (at least one pixel: past the partial volume of the edge) to
     :data:`SURROUND_WIDTH_MM` further around a cross-section, in the plane, as a share of
     ``contrast``; 0 when there is no such ring (2D arrays, ``plane_spacing`` in mm)."""
