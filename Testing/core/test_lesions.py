@@ -211,8 +211,8 @@ def test_vessels_cut_by_thick_slices_are_not_reported():
 def test_a_junction_of_vessels_within_one_thick_slice_is_not_a_lesion():
     # three 5 mm veins of the lesions' polarity meeting in an 8 mm confluence, all in the plane of
     # one 7.5 mm slice (the commonest false positive on real T2 livers, where veins are bright):
-    # round, one slice thick, thicker than its branches; the liver around it is as dark as it is.
-    # A 9 mm lesion in the same slice, with only liver around it, is kept
+    # round, one slice thick, thicker than its branches, but with veins as dark as it is on every
+    # side. A 9 mm lesion in the same slice, with only liver around it, is kept
     for seed in (1, 2, 3):
         hub = np.array([67.5, 50.0, 50.0])
         tubes = [Tube(tuple(hub), tuple(hub + [0.0, 22 * np.cos(angle), 22 * np.sin(angle)]), 2.8, 2.5, "portal")
