@@ -23,8 +23,10 @@ Cases
   speed case (``make_phantom(0, shape_kji=(150, 512, 512), sequences=("ct",))``).
 
   Sensitivity is given over all true lesions, over those of at least 5 mm (the smallest size
-  ``detect_lesions`` reports by default; the phantoms hold 3-5 mm lesions) and of at least 10 mm.
-  After each summary, the same figures as if the lesions scoring below each of
+  ``detect_lesions`` reports by default; the phantoms hold 3-5 mm lesions) and of at least 10 mm,
+  in the summary as found/total, share and 95 % Wilson interval (forty lesions of 10 mm or more
+  leave an interval some 0.2 wide: ``--placements N`` draws the CHAOS lesions N times, each
+  placement a new set of lesions in the same livers). After each summary, the same figures as if the lesions scoring below each of
   :data:`OPERATING_SCORES` had been rejected (the operating points a reader can choose).
 
   With ``--with-vessels`` the vessel mask of ``segment_vessels`` is passed to ``detect_lesions``
@@ -33,7 +35,7 @@ Cases
 * ``seeded``: one-click time on a 256 x 256 x 100 grid and one-click Dice on every phantom lesion.
 
 Usage: ``python Testing/evaluate_lesions.py [--data DIR] [--cases chaos chaos-pipeline phantom ct vessels seeded]
-[--seeds 1 2 3] [--liver-folds DIR]``
+[--seeds 1 2 3] [--placements 1] [--liver-folds DIR]``
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "LiverMetsModule"))
 
 from evaluate import fold_weights
-from lesion_metrics import dice, match_lesions, operating_points, vessel_dice
+from lesion_metrics import dice, match_lesions, operating_points, vessel_dice, wilson_interval
 from livermets.geometry import Geometry, Volume
 from livermets.labels import PHANTOM_LABELS
 from livermets.segmentation.lesions import detect_lesions
@@ -75,22 +77,27 @@ REAL_FINDINGS_KJI = {
 }
 
 
-def chaos_cases(data: Path):
+def chaos_cases(data: Path, placements: int = 1):
+    """Per CHAOS case and placement: (name, images, liver, geometry, truth, cysts, ignore). Placement
+    0 draws the lesions with the case number as seed, placement p > 0 with 100 p + the case number
+    (named ``chaosNN/pP``); none meets the seeds of ``Testing/train_liver_net.py`` (1000 and up)."""
     for image_path in sorted((data / "chaos_t2").glob("chaos*_t2spir.nii.gz")):
         name = image_path.name.split("_")[0]
         image = sitk.ReadImage(str(image_path))
         labels = sitk.GetArrayFromImage(sitk.ReadImage(str(image_path).replace("t2spir", "labels")))
         geometry = Geometry.from_sitk(image)
-        liver = labels == 1
         findings = _spheres(REAL_FINDINGS_KJI.get(name, []), geometry)
-        rng = np.random.default_rng(int(name[-2:]))
-        balls = place_balls(liver, geometry, rng, LESION_SIZES, avoid=findings)
-        case = make_case(geometry=geometry, balls=balls, sequences=("t2",), liver=liver,
-                         background={"t2": sitk.GetArrayFromImage(image).astype(np.float32)}, seed=int(name[-2:]))
-        liver = liver | (case.lesions > 0)  # the organ mask includes lesions bulging at the capsule
-        cysts = np.isin(case.lesions, [n + 1 for n, b in enumerate(balls) if b.cyst])
-        truth = np.where(cysts, 0, case.lesions)
-        yield name, case.images, liver, geometry, truth, cysts, cysts | findings
+        for placement in range(placements):
+            seed = 100 * placement + int(name[-2:])
+            liver = labels == 1
+            balls = place_balls(liver, geometry, np.random.default_rng(seed), LESION_SIZES, avoid=findings)
+            case = make_case(geometry=geometry, balls=balls, sequences=("t2",), liver=liver,
+                             background={"t2": sitk.GetArrayFromImage(image).astype(np.float32)}, seed=seed)
+            liver = liver | (case.lesions > 0)  # the organ mask includes lesions bulging at the capsule
+            cysts = np.isin(case.lesions, [n + 1 for n, b in enumerate(balls) if b.cyst])
+            truth = np.where(cysts, 0, case.lesions)
+            yield (f"{name}/p{placement}" if placement else name), case.images, liver, geometry, truth, cysts, \
+                cysts | findings
 
 
 def _spheres(centres_radii, geometry: Geometry) -> np.ndarray:
@@ -205,6 +212,8 @@ def main(argv=None) -> int:
     parser.add_argument("--cases", nargs="+", default=["chaos", "phantom", "vessels", "seeded"],
                         choices=["chaos", "chaos-pipeline", "phantom", "ct", "vessels", "seeded"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3], help="phantom seeds")
+    parser.add_argument("--placements", type=int, default=1,
+                        help="chaos, chaos-pipeline: lesion placements per case (each a new draw of the lesions)")
     parser.add_argument("--min-score", type=float, default=0.5, help="detect_lesions min_score (0..1)")
     parser.add_argument("--with-vessels", action="store_true",
                         help="pass segment_vessels' mask to detect_lesions, as the pipeline does")
@@ -215,7 +224,7 @@ def main(argv=None) -> int:
     built = list(phantoms(args.seeds)) if set(args.cases) & {"phantom", "vessels", "seeded"} else []
     for group in [g for g in args.cases if g in ("chaos", "chaos-pipeline", "phantom", "ct")]:
         if group.startswith("chaos"):
-            source = chaos_cases(args.data)
+            source = chaos_cases(args.data, args.placements)
         elif group == "phantom":
             source = phantom_cases(built)
         else:
@@ -225,11 +234,12 @@ def main(argv=None) -> int:
             start = time.perf_counter()
             liver_text = ""
             if group == "chaos-pipeline":
-                engine = f"builtin:{folds[name]}" if name in folds else "builtin"
+                case_name = name.split("/")[0]
+                engine = f"builtin:{folds[case_name]}" if case_name in folds else "builtin"
                 found = segment({name: Volume(image, geometry) for name, image in images.items()}, engine=engine)
                 instances, likely_cyst = found.lesions, [bool(row.get("likely_cyst")) for row in found.lesion_table]
                 scores = [float(row["score"]) for row in found.lesion_table]
-                seen = "" if name in folds else " (seen in training)"
+                seen = "" if case_name in folds else " (seen in training)"
                 liver_text = f"liver Dice {dice(liver, found.liver > 0):.3f}{seen}  "
             else:
                 vessels = None
@@ -265,6 +275,14 @@ def _fmt(value) -> str:
     return "  - " if value is None else f"{value:.2f}"
 
 
+def _share(hits: list[bool]) -> str:
+    """``found/total share [95 % Wilson interval]``."""
+    if not hits:
+        return "  - "
+    low, high = wilson_interval(sum(hits), len(hits))
+    return f"{sum(hits)}/{len(hits)} {np.mean(hits):.3f} [{low:.2f}-{high:.2f}]"
+
+
 def _summary(group: str, rows) -> None:
     """Print the summary of ``rows`` -- (LesionMatch, cyst flags, false positives on real findings,
     scores of the predicted labels 1..N) per case -- then the figures as if only the lesions scoring
@@ -277,9 +295,8 @@ def _summary(group: str, rows) -> None:
     with_findings = (sum(fps) + sum(count for _, _, count, _ in rows)) / len(fps)
     dices = [match.lesion_dice for match, *_ in rows]
     flags = [flag for _, cyst_flags, _, _ in rows for flag in cyst_flags]
-    print(f"SUMMARY {group}: cases {len(rows)}  lesions {len(detected)}  sensitivity {np.mean(detected):.3f}  "
-          f"sensitivity>=5mm {np.mean(reportable) if reportable else float('nan'):.3f}  "
-          f"sensitivity>=10mm {np.mean(large) if large else float('nan'):.3f}  FP/case {np.mean(fps):.2f} "
+    print(f"SUMMARY {group}: cases {len(rows)}  lesions {len(detected)}  sensitivity {_share(detected)}  "
+          f"sensitivity>=5mm {_share(reportable)}  sensitivity>=10mm {_share(large)}  FP/case {np.mean(fps):.2f} "
           f"(max {max(fps)}; {with_findings:.2f} counting real findings)  "
           f"lesion Dice mean {np.mean(dices):.3f} (min {min(dices):.3f})  "
           f"cysts flagged {sum(flags)}/{len(flags)}")

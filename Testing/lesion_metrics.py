@@ -129,6 +129,18 @@ def operating_points(cases: list[tuple[LesionMatch, list[float]]], thresholds: l
     return points
 
 
+def wilson_interval(hits: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson's score interval for a proportion ``hits / total`` (Wilson 1927,
+    doi:10.1080/01621459.1927.10502953): at z = 1.96 the 95 % interval, which unlike the normal
+    approximation stays within 0..1 and is not empty at 0 or ``total`` hits."""
+    if total <= 0:
+        raise ValueError("a proportion needs at least one trial")
+    share = hits / total
+    centre = (share + z * z / (2 * total)) / (1 + z * z / total)
+    half = z / (1 + z * z / total) * np.sqrt(share * (1 - share) / total + z * z / (4 * total * total))
+    return max(float(centre - half), 0.0), min(float(centre + half), 1.0)
+
+
 def lesion_sensitivity(truth: np.ndarray, prediction: np.ndarray, geometry: Geometry, *,
                        min_diameter_mm: float = 0.0) -> float | None:
     """Per-lesion sensitivity over true lesions of at least ``min_diameter_mm`` (None if none)."""

@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lesion_metrics import match_lesions, operating_points
+from lesion_metrics import match_lesions, operating_points, wilson_interval
 from livermets.geometry import Geometry
 
 GEOMETRY = Geometry((12, 12, 48), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0))  # 1 mm voxels
@@ -59,3 +60,17 @@ def test_no_large_lesion_gives_no_large_sensitivity():
     (point,) = operating_points([(match, [0.9, 0.9, 0.9, 0.9])], [0.5])
     assert point["sensitivity"] == 1.0 and point["sensitivity_large"] is None
     assert point["false_positives_per_case"] == 3.0  # labels 1-3 now match nothing
+
+
+def test_wilson_interval_gives_the_published_intervals():
+    # the worked examples of Newcombe 1998, "Two-sided confidence intervals for the single
+    # proportion: comparison of seven methods", Stat Med 17:857-872, for the score interval
+    # without continuity correction
+    published = {(81, 263): (0.2553, 0.3662), (15, 148): (0.0624, 0.1605), (0, 20): (0.0, 0.1611),
+                 (1, 29): (0.0061, 0.1718)}
+    for (hits, total), expected in published.items():
+        assert wilson_interval(hits, total) == pytest.approx(expected, abs=5e-5)
+    low, high = wilson_interval(20, 20)
+    assert high == 1.0 and 0.83 < low < 0.84  # all found: the interval still reaches below 1
+    with pytest.raises(ValueError):
+        wilson_interval(0, 0)
