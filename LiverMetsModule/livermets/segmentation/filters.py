@@ -213,16 +213,17 @@ class WorkGrid:
 
 
 def resample_spacing(array: np.ndarray, spacing_kji_mm: Sequence[float], target_kji_mm: Sequence[float], *,
-                     linear: bool) -> np.ndarray:
+                     linear: bool, antialias: bool = True) -> np.ndarray:
     """``array`` on the grid of spacing ``target_kji_mm`` with the same first voxel centre that
-    fits in its extent. Linear interpolation returns float32, after a Gaussian of half the new
-    spacing along every axis that gets coarser (no aliasing of fine noise); nearest keeps the dtype."""
+    fits in its extent. Linear interpolation returns float32, with ``antialias`` after a Gaussian
+    of half the new spacing along every axis that gets coarser (no aliasing of fine noise; leave it
+    out for an image already smoothed that much); nearest keeps the dtype."""
     shape = [int(np.floor((n - 1) * s / t + 1e-6)) + 1
              for n, s, t in zip(np.shape(array), spacing_kji_mm, target_kji_mm)]
     array = np.asarray(array)
     source = array.astype(np.float32) if linear else array.astype(np.uint8) if array.dtype == bool else array
     image = image_from_array(source, spacing_kji_mm)
-    if linear:
+    if linear and antialias:
         for axis, (s, t) in enumerate(zip(spacing_kji_mm[::-1], target_kji_mm[::-1])):
             if t > s:
                 image = sitk.RecursiveGaussian(image, 0.5 * float(t), False, _ORDER[0], axis)

@@ -71,6 +71,11 @@ INTERIOR_PERCENTILES = (5.0, 95.0)
 LEVEL_SET_START_MM = (6.0,)  # opening radii of the level set's starting core, tried in order
 CORE_KEEP_SHARE = 0.3  # ... the first that keeps at least this share of the organ is used
 LEVEL_SET_ITERATIONS = 150
+# the level set's in-plane pixel (mm) beside the network: on the 2 mm working grid it took 4 s of a
+# 40-slice MRI beside a 2 s network, on 3 mm pixels 2 s; held-out CHAOS liver Dice 0.859 -> 0.857
+# (median), phantoms 0.954 -> 0.953. Alone (method "intensity") it keeps the working grid: there
+# the coarser pixels let it leak more (CHAOS median Dice 0.813 -> 0.805, volume error 19 -> 23 %)
+LEVEL_SET_BESIDE_NETWORK_MM = 3.0
 LEVEL_SET_CURVATURE = 2.0  # weight of the smoothness term against intensity-driven growth
 WORK_SPACING_MM = 2.0  # finest in-plane spacing of the working grid
 # N4 works on a copy shrunk to voxels of about this size: its time grows with the voxel count,
@@ -465,9 +470,10 @@ def network_organ(probability: np.ndarray, geometry: Geometry) -> np.ndarray:
     return morph.fill_holes_3d(morph.fill_holes_2d(organ, geometry.axial_axis()))
 
 
-def intensity_organ(model: IntensityModel) -> np.ndarray:
-    """Steps 6-7 on ``model.work_geometry``: band widened to the organ's interior, level set,
-    enclosed vessels and lesions put back, sideways leaks removed."""
+def intensity_organ(model: IntensityModel, level_set_pixel_mm: Optional[float] = None) -> np.ndarray:
+    """Steps 6-7 on ``model.work_geometry``: band widened to the organ's interior, level set
+    (on in-plane pixels of ``level_set_pixel_mm`` if given, else on the working grid), enclosed
+    vessels and lesions put back, sideways leaks removed."""
     geometry, smooth = model.work_geometry, model.smooth
     lower, upper = _widen_band(
         smooth,
@@ -476,7 +482,7 @@ def intensity_organ(model: IntensityModel) -> np.ndarray:
         model.mode - model.band_width * model.spread_below,
         model.mode + model.band_width * model.spread_above,
     )
-    liver = _level_set(smooth, geometry, model.organ, lower, upper)
+    liver = _level_set(smooth, geometry, model.organ, lower, upper, level_set_pixel_mm)
     return _propagate_footprint(_whole_organ(liver, geometry), geometry)
 
 
@@ -552,9 +558,11 @@ def segment_liver(
     model = intensity_model(image, geometry, sequence=sequence, progress=scaled(progress, 0.0, 0.5))
     work_geometry = model.work_geometry
     warnings: list[str] = []
-    # the level set (one thread in ITK, which releases Python's GIL) runs beside the network
+    # the level set (one thread in ITK, which releases Python's GIL) runs beside the network; there
+    # it only trims the network's unsure edge, and coarser pixels do (LEVEL_SET_BESIDE_NETWORK_MM)
+    beside = None if method == "intensity" else LEVEL_SET_BESIDE_NETWORK_MM
     with ThreadPoolExecutor(max_workers=1) as pool:
-        outline = pool.submit(intensity_organ, model) if method != "network" else None
+        outline = pool.submit(intensity_organ, model, beside) if method != "network" else None
         if method != "intensity":
             report(progress, 0.5, "liver: network")
             chosen, probability, by_network = _network_on_consistent_level(model, network)
@@ -564,10 +572,10 @@ def segment_liver(
             report(progress, 0.7, "liver: level-set refinement")
             by_intensity = outline.result()
             if chosen is not model:  # the network chose a runner-up hypothesis: refine that one
-                by_intensity = intensity_organ(chosen)
+                by_intensity = intensity_organ(chosen, beside)
     model = chosen
     if method == "combined" and np.count_nonzero(by_network) * work_geometry.voxel_volume_ml < MIN_LIVER_ML:
-        liver = by_intensity
+        liver = intensity_organ(model)  # alone, on the working grid
         warnings.append(
             "the network found no liver-sized organ; the intensity model's liver is used: please review it"
         )
@@ -750,11 +758,14 @@ def _widen_band(
 
 
 def _level_set(
-    smooth: np.ndarray, geometry: Geometry, organ: np.ndarray, lower: float, upper: float
+    smooth: np.ndarray, geometry: Geometry, organ: np.ndarray, lower: float, upper: float,
+    plane_pixel_mm: Optional[float] = None,
 ) -> np.ndarray:
     """Regrow the organ from its core with a threshold level set (Lefohn et al. 2003,
     doi:10.1007/978-3-540-39899-8_69): the front advances inside ``lower..upper`` and its
-    curvature term keeps it from squeezing through thin bridges into neighbours."""
+    curvature term keeps it from squeezing through thin bridges into neighbours. With
+    ``plane_pixel_mm`` it runs on axial pixels that size (the slices kept), its front interpolated
+    back onto ``geometry``."""
     band = (smooth >= lower) & (smooth <= upper)
     core = organ
     for radius_mm in LEVEL_SET_START_MM:  # the strongest opening that keeps most of the organ
@@ -762,8 +773,14 @@ def _level_set(
         if opened.sum() >= CORE_KEEP_SHARE * organ.sum():
             core = opened
             break
+    spacing = [float(s) for s in geometry.spacing_mm]
+    grid = spacing
+    if plane_pixel_mm is not None:
+        grid = [s if axis == geometry.axial_axis() else max(s, plane_pixel_mm) for axis, s in enumerate(spacing)]
+        core = filters.resample_spacing(core, spacing, grid, linear=False)
+        smooth = filters.resample_spacing(smooth, spacing, grid, linear=True, antialias=False)  # smooth already
     start = sitk.SignedMaurerDistanceMap(
-        morph.to_sitk(core.astype(np.uint8), geometry),
+        filters.image_from_array(core.astype(np.uint8), grid),
         insideIsPositive=True,
         squaredDistance=False,
         useImageSpacing=True,
@@ -776,8 +793,12 @@ def _level_set(
     level_set.SetCurvatureScaling(LEVEL_SET_CURVATURE)
     level_set.SetPropagationScaling(1.0)
     level_set.ReverseExpansionDirectionOn()
-    out = level_set.Execute(start, morph.to_sitk(smooth.astype(np.float32), geometry))
-    grown = sitk.GetArrayFromImage(out) > 0
+    front = level_set.Execute(start, filters.image_from_array(smooth.astype(np.float32), grid))
+    if grid != spacing:  # the front (signed distance) interpolated back onto the working grid
+        work = sitk.Image([int(n) for n in geometry.shape[::-1]], sitk.sitkFloat32)
+        work.SetSpacing(spacing[::-1])
+        front = sitk.Resample(sitk.Cast(front, sitk.sitkFloat32), work, sitk.Transform(), sitk.sitkLinear, -1.0)
+    grown = sitk.GetArrayFromImage(front) > 0
     return morph.largest_component(grown, geometry)
 
 
