@@ -26,8 +26,9 @@ Cases
   ``detect_lesions`` reports by default; the phantoms hold 3-5 mm lesions) and of at least 10 mm,
   in the summary as found/total, share and 95 % Wilson interval (forty lesions of 10 mm or more
   leave an interval some 0.2 wide: ``--placements N`` draws the CHAOS lesions N times, each
-  placement a new set of lesions in the same livers). After each summary, the same figures as if the lesions scoring below each of
-  :data:`OPERATING_SCORES` had been rejected (the operating points a reader can choose).
+  placement a new set of lesions in the same livers). After each summary, the same figures as if
+  the lesions scoring below each of :data:`OPERATING_SCORES` had been rejected (the operating
+  points a reader can choose).
 
   With ``--with-vessels`` the vessel mask of ``segment_vessels`` is passed to ``detect_lesions``
   (as the pipeline does); the time printed then includes the vessel segmentation.
