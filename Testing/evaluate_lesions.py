@@ -88,13 +88,14 @@ def chaos_cases(data: Path, placements: int = 1):
         labels = sitk.GetArrayFromImage(sitk.ReadImage(str(image_path).replace("t2spir", "labels")))
         geometry = Geometry.from_sitk(image)
         findings = _spheres(REAL_FINDINGS_KJI.get(name, []), geometry)
+        drawn = labels == 1
+        background = {"t2": sitk.GetArrayFromImage(image).astype(np.float32)}
         for placement in range(placements):
             seed = 100 * placement + int(name[-2:])
-            liver = labels == 1
-            balls = place_balls(liver, geometry, np.random.default_rng(seed), LESION_SIZES, avoid=findings)
-            case = make_case(geometry=geometry, balls=balls, sequences=("t2",), liver=liver,
-                             background={"t2": sitk.GetArrayFromImage(image).astype(np.float32)}, seed=seed)
-            liver = liver | (case.lesions > 0)  # the organ mask includes lesions bulging at the capsule
+            balls = place_balls(drawn, geometry, np.random.default_rng(seed), LESION_SIZES, avoid=findings)
+            case = make_case(geometry=geometry, balls=balls, sequences=("t2",), liver=drawn, background=background,
+                             seed=seed)
+            liver = drawn | (case.lesions > 0)  # the organ mask includes lesions bulging at the capsule
             cysts = np.isin(case.lesions, [n + 1 for n, b in enumerate(balls) if b.cyst])
             truth = np.where(cysts, 0, case.lesions)
             yield (f"{name}/p{placement}" if placement else name), case.images, liver, geometry, truth, cysts, \
