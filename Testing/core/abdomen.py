@@ -2,10 +2,10 @@
 
 Shapes are defined in RAS mm around the grid centre (so they stay anatomically placed for
 any direction matrix): body ellipse with a fat ring, liver ellipsoid on the patient's right
-(RAS +x) and upper abdomen, brighter spleen and kidneys, dark spine, a stomach of
-intermediate intensity. T2-like relative intensities (liver 1, spleen 1.8, kidneys 2,
-muscle/bowel 0.55, suppressed fat 0.3, air 0.02), a smooth multiplicative bias and Gaussian
-noise. The truth liver is the set of voxel centres inside the liver ellipsoid.
+(RAS +x) and upper abdomen, brighter spleen and kidneys, dark spine around the spinal canal, a
+stomach of intermediate intensity. T2-like relative intensities (liver 1, spleen 1.8, kidneys 2,
+CSF 3 unless ``csf`` says otherwise, muscle/bowel 0.55, suppressed fat 0.3, air 0.02), a smooth
+multiplicative bias and Gaussian noise. The truth liver is the set of voxel centres inside the liver ellipsoid.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ def make_abdomen(
     direction_lps: Sequence[float] = (1, 0, 0, 0, 1, 0, 0, 0, 1),
     noise: float = 0.04,
     seed: int = 0,
+    csf: float = 3.0,
 ) -> Abdomen:
     geometry = centred_geometry(shape_kji, spacing_ijk_mm, direction_lps)
     kji = np.stack(
@@ -66,6 +67,7 @@ def make_abdomen(
     image[_inside(ras, (55, -50, -45), (22, 22, 40))] = 2.0  # right kidney
     image[_inside(ras, (-55, -50, -45), (22, 22, 40))] = 2.0  # left kidney
     image[(x / 18.0) ** 2 + ((y + 62) / 18.0) ** 2 <= 1.0] = 0.25  # spine
+    image[(x / 6.0) ** 2 + ((y + 72) / 6.0) ** 2 <= 1.0] = csf  # spinal canal
     liver = _inside(ras, (55, 5, 30), (62, 62, 55))
     image[liver] = 1.0
     vessel = ((x - 40) / 5.0) ** 2 + ((y - 5) / 5.0) ** 2 <= 1.0

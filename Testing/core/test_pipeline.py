@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from abdomen import make_abdomen  # noqa: E402
+from abdomen import SIGNAL, make_abdomen  # noqa: E402
 from livermets.cli import main  # noqa: E402
 from livermets.errors import InputError, NoLiverFoundError  # noqa: E402
 from livermets.geometry import Geometry, Volume  # noqa: E402
@@ -22,6 +22,7 @@ from livermets.labels import RESULT_LABELS  # noqa: E402
 from livermets.segmentation import registration, sequence_guess  # noqa: E402
 from livermets.segmentation.engines import EngineOutput, add_vessels_and_lesions, get_engine  # noqa: E402
 from livermets.segmentation.pipeline import segment, write_result  # noqa: E402
+from livermets.sequences import MRI_SEQUENCES, lesion_polarity  # noqa: E402
 from synthetic_liver import bulging_lesion_case  # noqa: E402
 
 OBLIQUE = tuple(
@@ -55,7 +56,66 @@ def test_mri_is_not_ct_and_t2_is_recognised_inside_the_liver():
     first = sequence_guess.resolve(case.image)
     assert first.sequence != "ct" and first.confidence < 0.5  # contrast not judged yet
     refined = sequence_guess.mri_contrast(case.image, case.geometry, case.liver)
-    assert refined.sequence == "t2"  # spleen / kidneys 1.8-2x the liver: T2-like by construction
+    assert refined.sequence == "t2" and "spinal canal bright" in refined.reason
+
+
+def test_the_spinal_canal_decides_whether_lesions_are_looked_for_brighter_or_darker():
+    # the same abdomen, spleen and kidneys twice as bright as the liver, with CSF bright (T2) or
+    # dark (every T1 phase): only the canal tells the two apart
+    bright, dark = make_abdomen(csf=3.0), make_abdomen(csf=0.1)
+    bright_facts = sequence_guess.contrast_facts(bright.image, bright.geometry, bright.liver, bright.image > 0.1 * SIGNAL)
+    dark_facts = sequence_guess.contrast_facts(dark.image, dark.geometry, dark.liver, dark.image > 0.1 * SIGNAL)
+    assert bright_facts.fluid > 1.0 and bright_facts.fluid_share == 1.0  # CSF 3 liver medians, bone 0.25
+    assert dark_facts.fluid < sequence_guess.FLUID_BRIGHT
+    assert lesion_polarity(sequence_guess.mri_contrast(bright.image, bright.geometry, bright.liver).sequence) == "bright"
+    assert lesion_polarity(sequence_guess.mri_contrast(dark.image, dark.geometry, dark.liver).sequence) == "dark"
+
+
+def test_a_sagittal_grid_has_no_canal_measure_and_is_still_judged():
+    case = make_abdomen()
+    sagittal = Geometry(case.geometry.shape, case.geometry.spacing_ijk_mm, case.geometry.origin_lps_mm,
+                        (0, 0, 1, 1, 0, 0, 0, 1, 0))  # k runs left-right: no axial slices
+    facts = sequence_guess.contrast_facts(case.image, sagittal, case.liver, case.image > 0.1 * SIGNAL)
+    assert facts.fluid is None and "spinal canal" not in facts.describe()
+    assert sequence_guess.mri_contrast(case.image, sagittal, case.liver).sequence in MRI_SEQUENCES
+
+
+@pytest.fixture(scope="module")
+def phantom_contrasts():
+    """Seed 2 of the phantom (the rules were drawn up on seeds 0 and 1) in five MRI contrasts."""
+    from livermets.phantom import make_phantom
+
+    contrasts = ("hbp", "portal_venous", "arterial", "t2", "dwi")
+    return {variant: make_phantom(2, variant=variant, sequences=contrasts) for variant in ("small", "thick")}
+
+
+@pytest.mark.parametrize("sequence", ["hbp", "portal_venous", "arterial", "t2", "dwi"])
+def test_each_phantom_contrast_is_named_from_its_intensities(phantom_contrasts, sequence):
+    small, thick = phantom_contrasts["small"], phantom_contrasts["thick"]
+    assert sequence_guess.mri_contrast(small.images[sequence], small.geometry, small.liver > 0).sequence == sequence
+    # on 7.5 mm slices thin veins fade (portal-venous taken for hepatobiliary) and the canal
+    # stands out of the bone on diffusion (taken for T2), but lesions are looked for the right way
+    named = sequence_guess.mri_contrast(thick.images[sequence], thick.geometry, thick.liver > 0).sequence
+    assert lesion_polarity(named) == lesion_polarity(sequence)
+
+
+def test_real_t2_spir_images_are_called_t2(shared_data):
+    # fat-suppressed T2 with bright veins: the former rules called 7 of these 10 portal-venous
+    names = sorted(path.name[:7] for path in (shared_data / "chaos_t2").glob("chaos*_t2spir.nii.gz"))
+    called = {}
+    for name in names:
+        image = read_image(shared_data / "chaos_t2" / f"{name}_t2spir.nii.gz")
+        liver = read_image(shared_data / "chaos_t2" / f"{name}_labels.nii.gz").array == 1
+        called[name] = sequence_guess.mri_contrast(np.asarray(image.array, np.float32), image.geometry, liver).sequence
+    assert len(called) == 10 and set(called.values()) == {"t2"}, called
+
+
+def test_a_real_mri_without_fat_suppression_is_not_called_t2(shared_data):
+    # the TotalSegmentator example MRI: fat bright, CSF, spleen and kidneys darker than the liver
+    image = read_image(shared_data / "totalseg_mr" / "example_mr_sm.nii.gz")
+    liver = read_image(shared_data / "totalseg_mr" / "example_seg_mr.nii.gz").array == 5
+    guess = sequence_guess.mri_contrast(np.asarray(image.array, np.float32), image.geometry, liver)
+    assert guess.sequence == "t1" and "fat not suppressed" in guess.reason
 
 
 def test_contrast_judged_in_the_liver_is_the_one_used_for_lesions():

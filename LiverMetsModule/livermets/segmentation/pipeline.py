@@ -255,8 +255,8 @@ def _refine_guesses(
 
 def _guessed_contrast_warnings(guesses: list[SequenceGuess]) -> list[str]:
     """One sentence per MRI image whose contrast was guessed from its intensities: the guess
-    decides whether lesions are looked for darker or brighter than the liver, and it is weak
-    (a T2 with bright veins passes for a portal-venous phase)."""
+    decides whether lesions are looked for darker or brighter than the liver, and it rests on
+    rules checked on few real images (:mod:`~livermets.segmentation.sequence_guess`)."""
     warnings = []
     for index, guess in enumerate(guesses, start=1):
         if guess.source == "image" and guess.sequence != CT:

@@ -3,14 +3,16 @@
 The order of trust is: an explicit argument (confidence 1), a hint from DICOM tags or the
 file name (0.8, see :mod:`livermets.dicom_tags`), then the image itself. From the image, CT
 is recognised by Hounsfield units (air near -1000 HU and a fat mode near -100 HU). MRI
-contrasts are told apart only once a liver mask is known, from three relative measures (no
-absolute MR intensity is meaningful):
+contrasts are told apart only once a liver mask is known, from measures relative to the liver
+median (no absolute MR intensity is meaningful), :class:`ContrastFacts`:
 
-* ``bright_ratio``: 99th percentile of the body / liver median (fluid, spleen and kidneys are
-  far brighter than liver on T2 and DWI; the liver is among the brightest tissues on HBP);
-* ``vessel_balance``: share of clearly bright minus clearly dark voxels inside the liver
-  (enhanced vessels on portal-venous / arterial phases, flow voids or dark vessels otherwise);
-* in-plane spacing and noise (DWI is coarse and noisy).
+* the spinal canal against the bone and muscle around it: CSF is bright on T2 only, so this
+  decides whether lesions are looked for brighter or darker than the liver;
+* the subcutaneous fat (bright where fat is not suppressed: in- / opposed-phase T1);
+* the 99th percentile of the body (spleen and kidneys far brighter than liver on DWI, the
+  aorta on the arterial phase; the liver among the brightest tissues on HBP);
+* thin bright minus thin dark structures in the liver (enhanced veins on the portal-venous
+  phase), and the liver's noise (high-b DWI is noisy).
 
 These are heuristics; the confidence says how clear-cut the decision was.
 """
@@ -25,6 +27,8 @@ import numpy as np
 from livermets import sequences as seq
 from livermets.errors import InputError
 from livermets.geometry import Geometry
+from livermets.segmentation import morphology as morph
+from livermets.segmentation.liver import body_mask
 
 FAT_CEILING_HU = -50.0  # every abdominal CT holds fat (-150 to -50 HU) or air below this
 
@@ -79,46 +83,158 @@ def check_hounsfield(image: np.ndarray, name: str) -> None:
         )
 
 
+# the spinal canal is looked for in a strip this wide about the body's midline, this deep from
+# its back (share of the body's front-back depth: the aorta lies deeper, in front of the spine)
+CANAL_STRIP_HALF_WIDTH_MM = 6.0
+CANAL_DEPTH_SHARE = (0.08, 0.40)
+CANAL_WINDOW_MM = 12  # the canal's front-back extent, compared with as much on either side
+FLUID_BRIGHT = 0.45  # canal minus its neighbours, in liver medians, above which CSF is bright (T2)
+FLUID_SHARE = 0.6  # ... on at least this share of the liver's slices
+FAT_BRIGHT = 1.5  # subcutaneous layer / liver above which fat is not suppressed
+NOISY_CV = 0.12  # robust liver spread / median above which an image is as noisy as high-b diffusion
+SPLEEN_BRIGHT = 2.0  # body p99 / liver above which, on a noisy image, spleen and kidneys stand out (DWI)
+THIN_BRIGHT = 0.005  # share of the liver core on thin bright, less thin dark, structures: enhanced veins
+AORTA_BRIGHT = 2.5  # body p99 / liver from which the brightest tissue is the arterial phase's aorta
+LIVER_BRIGHTEST = 1.5  # body p99 / liver below which the liver is among the brightest tissues (HBP)
+
+
+@dataclass(frozen=True)
+class ContrastFacts:
+    """Relative intensity measures of one MRI, all in units of its liver median (no unit)."""
+
+    bright_ratio: float  # 99th percentile of body and liver
+    thin_balance: float  # share of the liver core on thin bright minus thin dark structures (vessels)
+    noise_cv: float  # robust spread of the liver core / its median
+    in_plane_mm: float
+    fluid: Optional[float] = None  # spinal canal minus its neighbours (CSF: > 0 on T2, < 0 on T1)
+    fluid_share: Optional[float] = None  # share of the liver's slices where the canal is the brighter
+    fat_ratio: Optional[float] = None  # subcutaneous layer 2-10 mm inside the body outline
+
+    def describe(self) -> str:
+        words = [f"body p99 / liver {self.bright_ratio:.2f}",
+                 f"thin bright - dark liver structures {100 * self.thin_balance:+.1f} %",
+                 f"in-plane {self.in_plane_mm:.1f} mm", f"liver CV {self.noise_cv:.2f}"]
+        if self.fluid is not None:
+            words.append(f"spinal canal {self.fluid:+.2f} liver medians from its neighbours "
+                         f"(brighter on {100 * self.fluid_share:.0f} % of slices)")
+        if self.fat_ratio is not None:
+            words.append(f"subcutaneous layer / liver {self.fat_ratio:.2f}")
+        return ", ".join(words)
+
+
+def contrast_facts(image: np.ndarray, geometry: Geometry, liver: np.ndarray, body: np.ndarray) -> ContrastFacts:
+    """The measures :func:`mri_contrast` decides on, for ``image`` with its ``liver`` and ``body``
+    masks (all ``[k, j, i]`` on ``geometry``)."""
+    core = morph.erode_mm(liver, geometry, 3.0)  # away from partial volume with the neighbours
+    core = core if np.count_nonzero(core) >= 100 else liver
+    values = image[core]
+    median = max(float(np.median(values)), 1e-6)
+    spread = 1.4826 * float(np.median(np.abs(values - median)))
+    thin = []
+    for structure in (core & (image > median + 3 * spread), core & (image < median - 3 * spread)):
+        thin.append(np.count_nonzero(structure & ~morph.open_mm(structure, geometry, 3.0)) / values.size)
+    fluid = _spinal_canal(image, geometry, liver, body, median)
+    shell = morph.erode_mm(body, geometry, 2.0) & ~morph.erode_mm(body, geometry, 10.0)
+    return ContrastFacts(
+        bright_ratio=float(np.percentile(image[body | liver], 99)) / median,
+        thin_balance=thin[0] - thin[1],
+        noise_cv=spread / median,
+        in_plane_mm=float(np.mean(sorted(geometry.spacing_ijk_mm)[:2])),
+        fluid=None if fluid is None else fluid[0],
+        fluid_share=None if fluid is None else fluid[1],
+        fat_ratio=float(np.median(image[shell])) / median if shell.any() else None,
+    )
+
+
+def _spinal_canal(
+    image: np.ndarray, geometry: Geometry, liver: np.ndarray, body: np.ndarray, liver_median: float
+) -> Optional[tuple[float, float]]:
+    """(median contrast, share of slices where it is positive) of the spinal canal against the
+    tissue just behind and in front of it, in liver medians, over the liver's axial slices.
+
+    On each slice the intensity profile of a thin strip along the body's midline (RAS x of the
+    body's median) is followed from the body's back: the canal is the 12 mm window, within
+    :data:`CANAL_DEPTH_SHARE` of the body's depth, that differs most from the 12 mm on either
+    side (the spine's bone, muscle, fat). CSF is bright on T2 and dark on T1 and diffusion, so
+    the sign tells the two apart. ``None`` when the slices are not axial or too few are usable."""
+    step_k = geometry.axis_vectors_ras()[0]
+    if geometry.axial_axis() != 0 or abs(step_k[2]) < 0.9 * np.linalg.norm(step_k):
+        return None
+    matrix = geometry.ijk_to_ras()
+    nj, ni = image.shape[1:]
+    j, i = np.mgrid[0:nj, 0:ni].astype(np.float32)
+    x = matrix[0, 0] * i + matrix[0, 1] * j
+    y = matrix[1, 0] * i + matrix[1, 1] * j  # plus a constant per slice, irrelevant to depths
+    w = CANAL_WINDOW_MM
+    contrasts = []
+    for k in np.flatnonzero(liver.any(axis=(1, 2))):
+        inside = body[k]
+        if np.count_nonzero(inside) < 100:
+            continue
+        back, front = float(y[inside].min()), float(y[inside].max())
+        depth_mm = front - back
+        strip = inside & (np.abs(x - np.median(x[inside])) <= CANAL_STRIP_HALF_WIDTH_MM)
+        bins = np.floor(y[strip] - back).astype(int)  # 1 mm bins from the back
+        keep = bins < int(0.5 * depth_mm)
+        if depth_mm < 5 * w or np.count_nonzero(keep) < 10:
+            continue
+        sums = np.bincount(bins[keep], image[k][strip][keep], minlength=int(0.5 * depth_mm))
+        counts = np.bincount(bins[keep], minlength=sums.size)
+        filled = np.flatnonzero(counts)
+        profile = np.interp(np.arange(sums.size), filled, sums[filled] / counts[filled]) / liver_median
+        mean = np.convolve(profile, np.ones(w) / w, mode="valid")  # mean[s]: of the 1 mm bins [s, s + w)
+        starts = np.arange(w, mean.size - w)
+        centres = starts + w / 2
+        starts = starts[(centres >= CANAL_DEPTH_SHARE[0] * depth_mm) & (centres <= CANAL_DEPTH_SHARE[1] * depth_mm)]
+        if starts.size == 0:
+            continue
+        contrast = mean[starts] - 0.5 * (mean[starts - w] + mean[starts + w])
+        contrasts.append(float(contrast[np.argmax(np.abs(contrast))]))
+    if len(contrasts) < 3:
+        return None
+    return float(np.median(contrasts)), float(np.mean(np.asarray(contrasts) > 0))
+
+
 def mri_contrast(
     image: np.ndarray, geometry: Geometry, liver: np.ndarray, body: Optional[np.ndarray] = None
 ) -> SequenceGuess:
-    """Guess the MRI contrast from relative intensities of liver, body and intrahepatic vessels."""
+    """Guess the MRI contrast from the intensities of the spinal canal, the subcutaneous fat,
+    the body's brightest tissues and the intrahepatic vessels relative to the liver.
+
+    In order: CSF brighter than its surroundings is T2; fat not suppressed, with dark CSF, an
+    unenhanced T1 (in- / opposed-phase); a noisy liver with brighter spleen and kidneys, high-b
+    diffusion; thin bright structures in the liver (enhanced veins), the portal-venous phase (the
+    arterial one when the brightest tissue is :data:`AORTA_BRIGHT` liver medians or more); the liver among the
+    brightest tissues, the hepatobiliary phase; much brighter tissue (the aorta) with veins not
+    bright, the arterial phase; otherwise T1.
+    """
     image = np.asarray(image, dtype=np.float32)
     liver = np.asarray(liver, dtype=bool)
-    if body is None:
-        body = image > np.percentile(image, 50)
-    liver_values = image[liver]
-    if liver_values.size < 100:
+    if np.count_nonzero(liver) < 100:
         return SequenceGuess(seq.T1, 0.2, "image", "liver too small to judge the contrast; assumed T1")
-    median = float(np.median(liver_values))
-    mad = 1.4826 * float(np.median(np.abs(liver_values - median))) or 1.0
-    bright_ratio = float(np.percentile(image[body | liver], 99)) / max(median, 1e-6)
-    bright = np.count_nonzero(liver_values > median + 3 * mad) / liver_values.size
-    dark = np.count_nonzero(liver_values < median - 3 * mad) / liver_values.size
-    vessel_balance = bright - dark
-    in_plane_mm = float(np.mean(sorted(geometry.spacing_ijk_mm)[:2]))
-    noise = mad / max(median, 1e-6)
-    facts = (
-        f"body p99 / liver {bright_ratio:.2f}, bright-dark liver voxels {100 * vessel_balance:+.1f} %, "
-        f"in-plane {in_plane_mm:.1f} mm, liver CV {noise:.2f}"
-    )
-    if in_plane_mm >= 2.5 and noise > 0.12 and bright_ratio > 2.0:
-        return SequenceGuess(seq.DWI, 0.5, "image", "coarse, noisy, fluid bright: " + facts)
-    if vessel_balance > 0.01:
-        name = seq.ARTERIAL if bright_ratio > 3.0 else seq.PORTAL_VENOUS
-        return SequenceGuess(
-            name, 0.5 if name == seq.PORTAL_VENOUS else 0.35, "image", "bright intrahepatic vessels: " + facts
-        )
-    if bright_ratio >= 1.9:
-        confidence = min(0.9, 0.4 + 0.25 * (bright_ratio - 1.9))
-        return SequenceGuess(
-            seq.T2, confidence, "image", "fluid and spleen much brighter than liver: " + facts
-        )
-    if bright_ratio < 1.5:
-        return SequenceGuess(
-            seq.HBP, 0.5, "image", "liver among the brightest tissues, dark vessels: " + facts
-        )
-    return SequenceGuess(seq.T1, 0.35, "image", "dark vessels, moderate contrast: " + facts)
+    if body is None:
+        body = body_mask(image, geometry, is_ct=False)
+    facts = contrast_facts(image, geometry, liver, np.asarray(body, dtype=bool))
+    why = facts.describe()
+    coarse_noisy = facts.in_plane_mm >= 2.5 and facts.noise_cv > NOISY_CV
+    if facts.fluid is not None and facts.fluid >= FLUID_BRIGHT and facts.fluid_share >= FLUID_SHARE:
+        if coarse_noisy:
+            return SequenceGuess(seq.DWI, 0.5, "image", "coarse and noisy, CSF bright (low b): " + why)
+        confidence = min(0.9, 0.5 + 0.4 * (facts.fluid - FLUID_BRIGHT))
+        return SequenceGuess(seq.T2, confidence, "image", "CSF in the spinal canal bright: " + why)
+    if facts.fat_ratio is not None and facts.fat_ratio >= FAT_BRIGHT:
+        return SequenceGuess(seq.T1, 0.5, "image", "fat not suppressed, CSF not bright: " + why)
+    if facts.noise_cv > NOISY_CV and facts.bright_ratio > SPLEEN_BRIGHT:
+        return SequenceGuess(seq.DWI, 0.5, "image", "noisy, spleen and kidneys bright, CSF not: " + why)
+    if facts.thin_balance > THIN_BRIGHT:
+        arterial = facts.bright_ratio >= AORTA_BRIGHT
+        return SequenceGuess(seq.ARTERIAL if arterial else seq.PORTAL_VENOUS, 0.35 if arterial else 0.5,
+                             "image", "bright intrahepatic vessels: " + why)
+    if facts.bright_ratio < LIVER_BRIGHTEST:
+        return SequenceGuess(seq.HBP, 0.5, "image", "liver among the brightest tissues: " + why)
+    if facts.bright_ratio >= AORTA_BRIGHT:
+        return SequenceGuess(seq.ARTERIAL, 0.35, "image", "much brighter tissue, veins not bright: " + why)
+    return SequenceGuess(seq.T1, 0.35, "image", "CSF not bright, moderate contrast: " + why)
 
 
 def resolve(
