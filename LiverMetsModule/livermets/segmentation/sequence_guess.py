@@ -19,7 +19,7 @@ These are heuristics; the confidence says how clear-cut the decision was.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import numpy as np
@@ -91,6 +91,7 @@ CANAL_WINDOW_MM = 12  # the canal's front-back extent, compared with as much on 
 FLUID_BRIGHT = 0.45  # canal minus its neighbours, in liver medians, above which CSF is bright (T2)
 FLUID_SHARE = 0.6  # ... on at least this share of the liver's slices
 FAT_BRIGHT = 1.5  # subcutaneous layer / liver above which fat is not suppressed
+GUESS_PIXEL_MM = 2.0  # images with finer pixels are judged on every n-th one in-plane
 NOISY_CV = 0.12  # robust liver spread / median above which an image is as noisy as high-b diffusion
 SPLEEN_BRIGHT = 2.0  # body p99 / liver above which, on a noisy image, spleen and kidneys stand out (DWI)
 THIN_BRIGHT = 0.005  # share of the liver core on thin bright, less thin dark, structures: enhanced veins
@@ -208,13 +209,18 @@ def mri_contrast(
     brightest tissues, the hepatobiliary phase; much brighter tissue (the aorta) with veins not
     bright, the arterial phase; otherwise T1.
     """
-    image = np.asarray(image, dtype=np.float32)
     liver = np.asarray(liver, dtype=bool)
     if np.count_nonzero(liver) < 100:
         return SequenceGuess(seq.T1, 0.2, "image", "liver too small to judge the contrast; assumed T1")
-    if body is None:
-        body = body_mask(image, geometry, is_ct=False)
-    facts = contrast_facts(image, geometry, liver, np.asarray(body, dtype=bool))
+    # every measure holds on pixels of about GUESS_PIXEL_MM: take every n-th one in-plane (voxels
+    # kept whole, so the noise is the image's own)
+    step = max(1, int(GUESS_PIXEL_MM // min(geometry.spacing_ijk_mm[:2])))
+    pixels = (slice(None), slice(None, None, step), slice(None, None, step))
+    image, liver = np.asarray(image[pixels], dtype=np.float32), liver[pixels]
+    spacing = geometry.spacing_ijk_mm
+    geometry = replace(geometry, shape=image.shape, spacing_ijk_mm=(spacing[0] * step, spacing[1] * step, spacing[2]))
+    body = body_mask(image, geometry, is_ct=False) if body is None else np.asarray(body, dtype=bool)[pixels]
+    facts = contrast_facts(image, geometry, liver, body)
     why = facts.describe()
     coarse_noisy = facts.in_plane_mm >= 2.5 and facts.noise_cv > NOISY_CV
     if facts.fluid is not None and facts.fluid >= FLUID_BRIGHT and facts.fluid_share >= FLUID_SHARE:
