@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lesion_metrics import dice, match_lesions
 from livermets.errors import InputError
 from livermets.geometry import Geometry
-from livermets.segmentation.filters import robust_center_spread, split_by_distance
+from livermets.segmentation.filters import morphology_mm, robust_center_spread, split_by_distance
 from livermets.segmentation.lesions import _plane_check, detect_lesions, working_spacing_kji_mm
 from synthetic_liver import Ball, Tube, bulging_lesion_case, make_case, two_tree_vessels
 
@@ -422,6 +422,21 @@ def test_a_lesion_bulging_out_of_the_liver_is_found_whole_beyond_it():
     assert beyond.count == 1 and dice(truth, beyond.instances == 1) > 0.85
     assert (beyond.instances[~case.liver] > 0).sum() > 0.25 * truth.sum()
     assert beyond.table[0]["volume_ml"] == pytest.approx(truth.sum() * case.geometry.voxel_volume_ml, rel=0.2)
+
+
+def test_a_lesion_left_out_with_liver_around_it_is_found_all_the_same():
+    # an automatic liver leaving out a lesion often leaves out liver around it too: here all of the
+    # lesion and, on the slices from one past its centre, the liver within 3 mm of it
+    case = bulging_lesion_case("t2")
+    truth = case.lesions == 1
+    spacing = case.geometry.spacing_mm
+    around = morphology_mm(truth, spacing, 3.0, "dilate")
+    around[: int(np.argwhere(truth)[:, 0].mean()) + 1] = False
+    liver = case.liver & ~truth & ~around
+    shell = morphology_mm(truth, spacing, min(spacing), "dilate") & ~truth
+    assert 0.2 < liver[shell].mean() < 1 / 3  # held by the liver on less than a third of its surroundings
+    result = detect_lesions(case.images, liver, case.geometry, beyond_capsule_mm=25.0)
+    assert result.count == 1 and dice(truth, result.instances == 1) > 0.8
 
 
 def test_an_organ_lying_against_the_liver_or_fluid_is_not_a_bulging_lesion():
