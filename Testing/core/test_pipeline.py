@@ -79,6 +79,13 @@ def test_fine_pixels_are_judged_on_every_other_one_alike():
     assert "in-plane 1.8 mm" in guesses[1].reason and "in-plane 3.0 mm" in guesses[0].reason
 
 
+def test_the_contrast_is_judged_alike_whatever_the_storage_scale_and_offset():
+    case = make_abdomen()
+    stored = [case.image, case.image / SIGNAL, case.image * 10.0 - 1000.0]  # as read, 0-1 floats, shifted
+    reasons = {sequence_guess.mri_contrast(image, case.geometry, case.liver).reason for image in stored}
+    assert len(reasons) == 1 and "spinal canal bright" in reasons.pop()
+
+
 def test_a_sagittal_grid_has_no_canal_measure_and_is_still_judged():
     case = make_abdomen()
     sagittal = Geometry(case.geometry.shape, case.geometry.spacing_ijk_mm, case.geometry.origin_lps_mm,
@@ -101,8 +108,8 @@ def phantom_contrasts():
 def test_each_phantom_contrast_is_named_from_its_intensities(phantom_contrasts, sequence):
     small, thick = phantom_contrasts["small"], phantom_contrasts["thick"]
     assert sequence_guess.mri_contrast(small.images[sequence], small.geometry, small.liver > 0).sequence == sequence
-    # on 7.5 mm slices thin veins fade (portal-venous taken for hepatobiliary) and the canal
-    # stands out of the bone on diffusion (taken for T2), but lesions are looked for the right way
+    # on 7.5 mm slices thin veins fade (portal-venous taken for hepatobiliary), but lesions are
+    # looked for the right way
     named = sequence_guess.mri_contrast(thick.images[sequence], thick.geometry, thick.liver > 0).sequence
     assert lesion_polarity(named) == lesion_polarity(sequence)
 

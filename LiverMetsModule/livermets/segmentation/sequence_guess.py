@@ -28,7 +28,7 @@ from livermets import sequences as seq
 from livermets.errors import InputError
 from livermets.geometry import Geometry
 from livermets.segmentation import morphology as morph
-from livermets.segmentation.liver import body_mask
+from livermets.segmentation.liver import body_mask, mri_scaling
 
 FAT_CEILING_HU = -50.0  # every abdominal CT holds fat (-150 to -50 HU) or air below this
 
@@ -217,6 +217,8 @@ def mri_contrast(
     step = max(1, int(GUESS_PIXEL_MM // min(geometry.spacing_ijk_mm[:2])))
     pixels = (slice(None), slice(None, None, step), slice(None, None, step))
     image, liver = np.asarray(image[pixels], dtype=np.float32), liver[pixels]
+    offset, gain = mri_scaling(image)  # ratios to the liver hold above the background, whatever the storage
+    image = (image - offset) * gain
     spacing = geometry.spacing_ijk_mm
     geometry = replace(geometry, shape=image.shape, spacing_ijk_mm=(spacing[0] * step, spacing[1] * step, spacing[2]))
     body = body_mask(image, geometry, is_ct=False) if body is None else np.asarray(body, dtype=bool)[pixels]
