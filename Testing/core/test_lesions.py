@@ -439,6 +439,21 @@ def test_a_lesion_left_out_with_liver_around_it_is_found_all_the_same():
     assert result.count == 1 and dice(truth, result.instances == 1) > 0.8
 
 
+def test_a_flat_structure_bulging_out_of_the_liver_is_not_a_lesion_it_left_out():
+    # a 22 mm disc as bright as the lesion on two 3 mm slices, across the left surface: 16 mm
+    # across by volume, but 6 mm thick; the bulging ball on the right is still found whole
+    case = bulging_lesion_case("t2")
+    truth = case.lesions == 1
+    k, j, i = np.meshgrid(*[np.arange(n) * s for n, s in zip(truth.shape, case.geometry.spacing_mm)], indexing="ij")
+    disc = (np.abs(k - 43.5) <= 3.0) & ((j - 95.25) ** 2 + (i - 47.0) ** 2 <= 11.0 ** 2)
+    assert len(np.unique(np.nonzero(disc)[0])) == 2 and (~case.liver[disc]).mean() > 0.4
+    image = np.where(disc, np.median(case.images["t2"][truth]), case.images["t2"]).astype(np.float32)
+    result = detect_lesions({"t2": image}, case.liver, case.geometry, beyond_capsule_mm=25.0)
+    outside = [n for n in range(1, result.count + 1) if (result.instances[~case.liver] == n).any()]
+    assert len(outside) == 1 and dice(truth, result.instances == outside[0]) > 0.85
+    assert not (result.instances[disc & ~case.liver] > 0).any()
+
+
 def test_an_organ_lying_against_the_liver_or_fluid_is_not_a_bulging_lesion():
     """A bright organ reaching beyond the searched rim (here a 60 mm ball against the left
     surface) and a fluid-bright ball bulging like the lesion (a gallbladder, a renal cyst) are

@@ -71,10 +71,10 @@ Method (no trained model; thresholds are in units of the liver's own robust spre
    is kept if it bulges: at least :data:`MIN_BULGE` of it outside the liver, at least
    :data:`MIN_HELD` of its surroundings in it, at most :data:`MAX_AT_EDGE` at the rim's outer
    edge (what goes on beyond the rim is another organ: kidney, spleen, bowel) and none of its
-   outside part at the image's edge, at least :data:`BULGE_DIAMETERS` smallest lesions across,
-   and not fluid (a gallbladder or a renal cyst
-   lies against the liver as a bulging cyst would). It replaces the instances of steps 0-6 it
-   overlaps (parts of it cut by the liver's edge).
+   outside part at the image's edge, at least :data:`BULGE_DIAMETERS` smallest lesions across
+   by volume and along each axis (a ball, not a structure on one thick slice), and not fluid (a
+   gallbladder or a renal cyst lies against the liver as a bulging cyst would). It replaces the
+   instances of steps 0-6 it overlaps (parts of it cut by the liver's edge).
 """
 
 from __future__ import annotations
@@ -297,16 +297,19 @@ def _with_bulging(inside: list, everywhere: list, liver: np.ndarray, reach: np.n
     (one voxel around it) in it, at most :data:`MAX_AT_EDGE` at the rim's outer edge (what goes
     on beyond the rim is another organ), nothing outside the liver at the image's edge,
     :data:`BULGE_DIAMETERS` times ``min_diameter_mm`` across or more (volume-equivalent
-    diameter) and not fluid (a gallbladder or a renal cyst lies against the liver as a bulging
+    diameter, and extent along each grid axis) and not fluid (a gallbladder or a renal cyst lies against the liver as a bulging
     cyst would). A bulging instance replaces those of ``inside`` it overlaps."""
     reference = _cyst_reference(images, liver)
     bulging = []
     for score, box, voxels in everywhere:
         volume_mm3 = float(voxels.sum() * np.prod(spacing))
         outside = voxels & ~liver[box]
+        occupied = [np.flatnonzero(voxels.any(axis=tuple(a for a in range(3) if a != axis))) for axis in range(3)]
+        extents_mm = [(int(np.ptp(where)) + 1) * step for where, step in zip(occupied, spacing)]
         if outside.sum() < MIN_BULGE * voxels.sum() or \
-                (6.0 * volume_mm3 / np.pi) ** (1.0 / 3.0) < BULGE_DIAMETERS * min_diameter_mm:
-            continue
+                (6.0 * volume_mm3 / np.pi) ** (1.0 / 3.0) < BULGE_DIAMETERS * min_diameter_mm or \
+                min(extents_mm) < BULGE_DIAMETERS * min_diameter_mm:
+            continue  # too little outside, or too small or too flat to be a lesion the liver left out
         if any((b.start == 0 and np.take(outside, 0, axis).any()) or
                (b.stop == n and np.take(outside, -1, axis).any()) for axis, (b, n) in enumerate(zip(box, liver.shape))):
             continue  # it goes on beyond the image: what it is there is unknown
