@@ -5,7 +5,8 @@ any direction matrix): body ellipse with a fat ring, liver ellipsoid on the pati
 (RAS +x) and upper abdomen, brighter spleen and kidneys, dark spine around the spinal canal, a
 stomach of intermediate intensity. T2-like relative intensities (liver 1, spleen 1.8, kidneys 2,
 CSF 3 unless ``csf`` says otherwise, muscle/bowel 0.55, suppressed fat 0.3, air 0.02), a smooth
-multiplicative bias and Gaussian noise. The truth liver is the set of voxel centres inside the liver ellipsoid.
+multiplicative bias and Gaussian noise. The truth liver is the set of voxel centres inside the
+liver ellipsoid.
 """
 
 from __future__ import annotations

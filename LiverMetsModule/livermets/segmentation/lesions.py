@@ -297,8 +297,9 @@ def _with_bulging(inside: list, everywhere: list, liver: np.ndarray, reach: np.n
     (one voxel around it) in it, at most :data:`MAX_AT_EDGE` at the rim's outer edge (what goes
     on beyond the rim is another organ), nothing outside the liver at the image's edge,
     :data:`BULGE_DIAMETERS` times ``min_diameter_mm`` across or more (volume-equivalent
-    diameter, and extent along each grid axis) and not fluid (a gallbladder or a renal cyst lies against the liver as a bulging
-    cyst would). A bulging instance replaces those of ``inside`` it overlaps."""
+    diameter, and extent along each grid axis) and not fluid (a gallbladder or a renal cyst
+    lies against the liver as a bulging cyst would). A bulging instance replaces those of
+    ``inside`` it overlaps."""
     reference = _cyst_reference(images, liver)
     bulging = []
     for score, box, voxels in everywhere:

@@ -32,6 +32,21 @@ from livermets.segmentation.liver import body_mask, mri_scaling
 
 FAT_CEILING_HU = -50.0  # every abdominal CT holds fat (-150 to -50 HU) or air below this
 
+# the spinal canal is looked for in a strip this wide about the body's midline, this deep from
+# its back (share of the body's front-back depth: the aorta lies deeper, in front of the spine)
+CANAL_STRIP_HALF_WIDTH_MM = 6.0
+CANAL_DEPTH_SHARE = (0.08, 0.40)
+CANAL_WINDOW_MM = 12  # the canal's front-back extent, compared with as much on either side
+FLUID_BRIGHT = 0.45  # canal minus its neighbours, in liver medians, above which CSF is bright (T2)
+FLUID_SHARE = 0.6  # ... on at least this share of the liver's slices
+FAT_BRIGHT = 1.5  # subcutaneous layer / liver above which fat is not suppressed
+GUESS_PIXEL_MM = 2.0  # images with finer pixels are judged on every n-th one in-plane
+NOISY_CV = 0.12  # robust liver spread / median above which an image is as noisy as high-b diffusion
+SPLEEN_BRIGHT = 2.0  # body p99 / liver above which, on a noisy image, spleen and kidneys stand out (DWI)
+THIN_BRIGHT = 0.005  # share of the liver core on thin bright, less thin dark, structures: enhanced veins
+AORTA_BRIGHT = 2.5  # body p99 / liver from which the brightest tissue is the arterial phase's aorta
+LIVER_BRIGHTEST = 1.5  # body p99 / liver below which the liver is among the brightest tissues (HBP)
+
 
 @dataclass(frozen=True)
 class SequenceGuess:
@@ -81,22 +96,6 @@ def check_hounsfield(image: np.ndarray, name: str) -> None:
             "they are not Hounsfield units; apply the scanner's rescale (DICOM Rescale Slope and Intercept, "
             "often value - 1024) or read the series with a DICOM reader that does, or name its real contrast"
         )
-
-
-# the spinal canal is looked for in a strip this wide about the body's midline, this deep from
-# its back (share of the body's front-back depth: the aorta lies deeper, in front of the spine)
-CANAL_STRIP_HALF_WIDTH_MM = 6.0
-CANAL_DEPTH_SHARE = (0.08, 0.40)
-CANAL_WINDOW_MM = 12  # the canal's front-back extent, compared with as much on either side
-FLUID_BRIGHT = 0.45  # canal minus its neighbours, in liver medians, above which CSF is bright (T2)
-FLUID_SHARE = 0.6  # ... on at least this share of the liver's slices
-FAT_BRIGHT = 1.5  # subcutaneous layer / liver above which fat is not suppressed
-GUESS_PIXEL_MM = 2.0  # images with finer pixels are judged on every n-th one in-plane
-NOISY_CV = 0.12  # robust liver spread / median above which an image is as noisy as high-b diffusion
-SPLEEN_BRIGHT = 2.0  # body p99 / liver above which, on a noisy image, spleen and kidneys stand out (DWI)
-THIN_BRIGHT = 0.005  # share of the liver core on thin bright, less thin dark, structures: enhanced veins
-AORTA_BRIGHT = 2.5  # body p99 / liver from which the brightest tissue is the arterial phase's aorta
-LIVER_BRIGHTEST = 1.5  # body p99 / liver below which the liver is among the brightest tissues (HBP)
 
 
 @dataclass(frozen=True)
@@ -205,9 +204,10 @@ def mri_contrast(
     In order: CSF brighter than its surroundings is T2; fat not suppressed, with dark CSF, an
     unenhanced T1 (in- / opposed-phase); a noisy liver with brighter spleen and kidneys, high-b
     diffusion; thin bright structures in the liver (enhanced veins), the portal-venous phase (the
-    arterial one when the brightest tissue is :data:`AORTA_BRIGHT` liver medians or more); the liver among the
-    brightest tissues, the hepatobiliary phase; much brighter tissue (the aorta) with veins not
-    bright, the arterial phase; otherwise T1.
+    arterial one when the brightest tissue is :data:`AORTA_BRIGHT` liver medians or more); the
+    liver among the brightest tissues, the hepatobiliary phase; much brighter tissue (the aorta)
+    with veins not bright, the arterial phase; otherwise T1. ``image``, ``liver`` and ``body``
+    (optional: else found here) are ``[k, j, i]`` arrays on ``geometry``.
     """
     liver = np.asarray(liver, dtype=bool)
     if np.count_nonzero(liver) < 100:
@@ -216,7 +216,7 @@ def mri_contrast(
     # kept whole, so the noise is the image's own)
     step = max(1, int(GUESS_PIXEL_MM // min(geometry.spacing_ijk_mm[:2])))
     pixels = (slice(None), slice(None, None, step), slice(None, None, step))
-    image, liver = np.asarray(image[pixels], dtype=np.float32), liver[pixels]
+    image, liver = np.asarray(np.asarray(image)[pixels], dtype=np.float32), liver[pixels]
     offset, gain = mri_scaling(image)  # ratios to the liver hold above the background, whatever the storage
     image = (image - offset) * gain
     spacing = geometry.spacing_ijk_mm
