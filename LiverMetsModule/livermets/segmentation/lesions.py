@@ -305,8 +305,7 @@ def _with_bulging(inside: list, everywhere: list, liver: np.ndarray, reach: np.n
     for score, box, voxels in everywhere:
         volume_mm3 = float(voxels.sum() * np.prod(spacing))
         outside = voxels & ~liver[box]
-        occupied = [np.flatnonzero(voxels.any(axis=tuple(a for a in range(3) if a != axis))) for axis in range(3)]
-        extents_mm = [(int(np.ptp(where)) + 1) * step for where, step in zip(occupied, spacing)]
+        extents_mm = [(int(np.ptp(where)) + 1) * step for where, step in zip(np.nonzero(voxels), spacing)]
         if outside.sum() < MIN_BULGE * voxels.sum() or \
                 (6.0 * volume_mm3 / np.pi) ** (1.0 / 3.0) < BULGE_DIAMETERS * min_diameter_mm or \
                 min(extents_mm) < BULGE_DIAMETERS * min_diameter_mm:

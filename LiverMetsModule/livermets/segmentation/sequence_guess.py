@@ -134,7 +134,8 @@ def contrast_facts(image: np.ndarray, geometry: Geometry, liver: np.ndarray, bod
     for structure in (core & (image > median + 3 * spread), core & (image < median - 3 * spread)):
         thin.append(np.count_nonzero(structure & ~morph.open_mm(structure, geometry, 3.0)) / values.size)
     fluid = _spinal_canal(image, geometry, liver, body, median)
-    shell = morph.erode_mm(body, geometry, 2.0) & ~morph.erode_mm(body, geometry, 10.0)
+    depth_mm = morph.distance_inside_mm(body, geometry)
+    shell = (depth_mm > 2.0) & (depth_mm <= 10.0)
     return ContrastFacts(
         bright_ratio=float(np.percentile(image[body | liver], 99)) / median,
         thin_balance=thin[0] - thin[1],
