@@ -317,13 +317,12 @@ def totalseg(data: Path, method: str) -> list[dict]:
 
 def pipeline(seeds: list[int], variants: list[str]) -> list[dict]:
     from livermets.geometry import Volume
-    from livermets.labels import PHANTOM_LABELS, RESULT_HEPATIC, RESULT_PORTAL
+    from livermets.labels import PHANTOM_LABEL_VALUES, RESULT_HEPATIC, RESULT_PORTAL
     from livermets.phantom import make_phantom
     from livermets.segmentation.pipeline import segment
 
-    portal_value = next(v for v, n in PHANTOM_LABELS.items() if n == "portal_vein")
-    cyst_value = next(v for v, n in PHANTOM_LABELS.items() if n == "cyst")
-    hepatic_values = [v for v, n in PHANTOM_LABELS.items() if n in ("hepatic_veins", "ivc")]
+    portal_value, cyst_value = PHANTOM_LABEL_VALUES["portal_vein"], PHANTOM_LABEL_VALUES["cyst"]
+    hepatic_values = [PHANTOM_LABEL_VALUES["hepatic_veins"], PHANTOM_LABEL_VALUES["ivc"]]
     hooks = lesion_vessel_metrics()
     rows = []
     for variant in variants:

@@ -56,7 +56,7 @@ sys.path.insert(0, str(HERE.parent / "LiverMetsModule"))
 from evaluate import fold_weights
 from lesion_metrics import dice, match_lesions, operating_points, vessel_dice, wilson_interval
 from livermets.geometry import Geometry, Volume
-from livermets.labels import PHANTOM_LABELS
+from livermets.labels import PHANTOM_LABEL_VALUES
 from livermets.segmentation.lesions import detect_lesions
 from livermets.segmentation.pipeline import segment
 from livermets.segmentation.seeded import segment_lesion_from_seed
@@ -131,7 +131,7 @@ def phantoms(seeds=(1, 2, 3)):
 
 def phantom_cases(built):
     """Lesion cases: the phantom's whole-liver mask and metastasis instances; its cyst is ignored."""
-    cyst_value = next(v for v, k in PHANTOM_LABELS.items() if k == "cyst")
+    cyst_value = PHANTOM_LABEL_VALUES["cyst"]
     for seed, variant, ph in built:
         for sequences in PHANTOM_SETUPS[variant]:
             cyst = ph.anatomy == cyst_value
@@ -146,7 +146,7 @@ def ct_cases():
     except ImportError:
         print("ct: livermets.phantom not available, skipped")
         return
-    cyst_value = next(v for v, k in PHANTOM_LABELS.items() if k == "cyst")
+    cyst_value = PHANTOM_LABEL_VALUES["cyst"]
     ph = make_phantom(0, shape_kji=(150, 512, 512), sequences=("ct",))
     cyst = ph.anatomy == cyst_value
     yield ("phantom ct 512x512x150", {"ct": ph.images["ct"]}, ph.liver.astype(bool), ph.geometry,
@@ -155,7 +155,7 @@ def ct_cases():
 
 def evaluate_vessels(built) -> None:
     """Vessel Dice per tree on phantoms (whole image and inside the liver)."""
-    value = {k: v for v, k in PHANTOM_LABELS.items()}
+    value = PHANTOM_LABEL_VALUES
     rows = []
     for seed, variant, ph in built:
         for sequence in ("portal_venous", "hbp"):

@@ -95,12 +95,10 @@ sys.path.insert(0, str(REPO / "Testing"))
 
 from livermets import __version__
 from livermets.geometry import Geometry
-from livermets.labels import PHANTOM_LABELS
+from livermets.labels import PHANTOM_LABEL_VALUES as PHANTOM_CODES
 from livermets.segmentation import liver as liver_module
 from livermets.segmentation import liver_net
 from livermets.segmentation import morphology as morph
-
-PHANTOM_CODES = {name: code for code, name in PHANTOM_LABELS.items()}
 
 PHANTOM_SEEDS = (100, 101, 102)
 PHANTOM_VARIANTS = ("standard", "thick")

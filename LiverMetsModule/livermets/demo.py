@@ -175,7 +175,7 @@ def compare_with_truth(result_dir: Union[str, Path], truth_dir: Union[str, Path]
     a voxel cannot be seen). Both folders must share one grid.
     """
     from livermets.imageio import read_image
-    from livermets.labels import PHANTOM_LABELS
+    from livermets.labels import PHANTOM_LABEL_VALUES
 
     result_dir, truth_dir = Path(result_dir), Path(truth_dir)
     found_liver = read_image(result_dir / "liver.nii.gz")
@@ -188,7 +188,7 @@ def compare_with_truth(result_dir: Union[str, Path], truth_dir: Union[str, Path]
     dice = 2.0 * int((found_mask & true_mask).sum()) / total if total else 1.0
     voxel_ml = found_liver.geometry.voxel_volume_ml
     legend = json.loads((truth_dir / "legend.json").read_text(encoding="utf-8"))
-    cyst_label = next(value for value, name in PHANTOM_LABELS.items() if name == "cyst")
+    cyst_label = PHANTOM_LABEL_VALUES["cyst"]
     cyst = read_image(truth_dir / "anatomy.nii.gz").array == cyst_label
     found_lesions = read_image(result_dir / "lesions.nii.gz").array
     detected, false_positives, cysts = match_lesions(read_image(truth_dir / "lesions.nii.gz").array,

@@ -76,6 +76,7 @@ PHANTOM_LABELS: dict[int, str] = {
     7: "spleen", 8: "right_kidney", 9: "left_kidney", 10: "stomach", 11: "vertebra",
     12: "body_wall", 13: "fat", 14: "cyst",
 }
+PHANTOM_LABEL_VALUES: dict[str, int] = {name: value for value, name in PHANTOM_LABELS.items()}
 
 # couinaud.nii.gz: value n is Couinaud segment n (1 = caudate ... 8); 0 outside the liver.
 COUINAUD_NAMES: dict[int, str] = {n: f"Segment {roman}" for n, roman in

@@ -15,7 +15,7 @@ import pytest
 import SimpleITK as sitk
 from livermets import cli
 from livermets.geometry import Geometry
-from livermets.labels import PHANTOM_LABELS
+from livermets.labels import PHANTOM_LABEL_VALUES
 from livermets.phantom import PHANTOM_SEQUENCES, make_phantom, phantom_geometry, write_phantom
 from livermets.phantom.anatomy import Layer
 from livermets.phantom.lesions import DIRECTIONS
@@ -24,7 +24,7 @@ from livermets.phantom.shapes import Capsule, Lesion
 from livermets.phantom.vessels import PORTAL_BIFURCATION
 from livermets.sequences import lesion_polarity, vessel_polarity
 
-L = {name: value for value, name in PHANTOM_LABELS.items()}
+L = PHANTOM_LABEL_VALUES
 
 
 @pytest.fixture(scope="module")

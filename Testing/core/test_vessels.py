@@ -328,12 +328,12 @@ def test_a_hepatic_vein_joined_to_the_ivc_is_not_taken_for_the_portal_root():
     """Thick-slice hbp phantom (seed 1): the extrahepatic portal trunk is too faint to be a trunk,
     and a hepatic-vein trunk inside the liver, joined to the IVC, used to be taken for the portal root
     (in-liver hepatic Dice 0.000, portal 0.551)."""
-    from livermets.labels import PHANTOM_LABELS
+    from livermets.labels import PHANTOM_LABEL_VALUES
     from livermets.phantom import make_phantom
 
     phantom = make_phantom(1, variant="thick", sequences=("hbp",))
     result = segment_vessels(phantom.images, phantom.liver > 0, phantom.geometry)
-    value = {name: number for number, name in PHANTOM_LABELS.items()}
+    value = PHANTOM_LABEL_VALUES
     portal = phantom.anatomy == value["portal_vein"]
     hepatic = np.isin(phantom.anatomy, [value["hepatic_veins"], value["ivc"]])
     liver = phantom.liver > 0

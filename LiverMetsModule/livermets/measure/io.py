@@ -13,10 +13,10 @@ import numpy as np
 
 from livermets.errors import InputError
 from livermets.geometry import Geometry
-from livermets.labels import PHANTOM_LABELS
+from livermets.labels import PHANTOM_LABEL_VALUES
 
 REQUIRED_FILES = ("liver.nii.gz", "labels.nii.gz", "lesions.nii.gz")
-PHANTOM_IVC = next(value for value, name in PHANTOM_LABELS.items() if name == "ivc")
+PHANTOM_IVC = PHANTOM_LABEL_VALUES["ivc"]
 
 
 @dataclass

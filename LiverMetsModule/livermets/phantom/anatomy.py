@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from livermets.labels import PHANTOM_LABELS
+from livermets.labels import PHANTOM_LABEL_VALUES
 from livermets.phantom import shapes
 from livermets.phantom.couinaud import CouinaudPlanes
 from livermets.phantom.liver import VISCERAL_CENTER_XY, VISCERAL_RADII_XY, LiverSurface
@@ -37,7 +37,7 @@ LESION_BASE = 32          # lesion n (1-based): core material 30 + 2n, rim mater
 MAX_LESIONS = (256 - LESION_BASE) // 2
 N_MATERIALS = 256
 
-_LABEL = {name: value for value, name in PHANTOM_LABELS.items()}
+_LABEL = PHANTOM_LABEL_VALUES
 _MATERIAL_LABEL = {
     AIR: 0, FAT: _LABEL["fat"], MUSCLE: _LABEL["body_wall"], RIB: _LABEL["body_wall"],
     MARROW: _LABEL["vertebra"], CSF: _LABEL["vertebra"], CORTICAL_BONE: _LABEL["vertebra"], LUNG: 0,

@@ -16,11 +16,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from livermets.geometry import Geometry
-from livermets.labels import COUINAUD_NAMES, PHANTOM_LABELS, RESULT_LABELS
+from livermets.labels import COUINAUD_NAMES, PHANTOM_LABEL_VALUES, PHANTOM_LABELS, RESULT_LABELS
 from livermets.phantom.anatomy import LesionSpec, Scene
 from livermets.phantom.shapes import fibonacci_directions
 
-_L = {name: value for value, name in PHANTOM_LABELS.items()}
+_L = PHANTOM_LABEL_VALUES
 WHOLE_LIVER_LABELS = (_L["liver"], _L["lesion"], _L["portal_vein"], _L["hepatic_veins"], _L["cyst"])
 
 
