@@ -12,7 +12,9 @@ Usage (from the repository root)::
   The shipped liver network was trained on these cases: held-out figures need ``--liver-folds DIR``,
   a folder of cross-validation models (``Testing/train_liver_net.py --holdout ...``, one sub-folder
   each with ``liver_net.npz`` and ``liver_net.json``); each case is then segmented by the model
-  that never saw it. Without it the CHAOS lines are marked "seen in training".
+  that never saw it. Without it the lines of the cases the shipped network was trained on (its model
+  card's ``training_cases``) are marked "seen in training". ``--data`` may be any folder laid out the
+  same way, for example the other CHAOS MR cases laid out by ``Testing/import_chaos_t2.py``.
 * ``robustness`` (not run by default): each CHAOS image as another scanner or export could give
   it -- stored as floats 0-1 or with an offset, with its rows reversed or its axes in coronal
   order (the same physical image), with 15 % noise, a +-30 % bias field, 2.5 mm pixels, or the
@@ -163,11 +165,13 @@ def _chaos_cases(data: Path):
 
 def chaos(data: Path, method: str, folds: dict) -> list[dict]:
     from livermets.segmentation.liver import segment_liver
+    from livermets.segmentation.liver_net import model_card
 
+    trained_on = set(model_card()["training_cases"])
     rows = []
     for name, image, labels in _chaos_cases(data):
         network = folds.get(name)
-        seen = method != "intensity" and network is None
+        seen = method != "intensity" and network is None and name in trained_on
         started = time.monotonic()
         try:
             mask = segment_liver(image.array, image.geometry, sequence="t2", method=method, network=network).mask

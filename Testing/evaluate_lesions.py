@@ -14,9 +14,11 @@ Cases
 * ``chaos-pipeline``: the same cases through the whole ``segment`` pipeline (the liver segmented
   from the image, not the manual label, as a user gets it); the liver's Dice against the manual
   label is printed with each case, marked "seen in training" when the liver network was trained on
-  it, as the shipped one was on every CHAOS case: ``--liver-folds DIR`` gives each case the
-  cross-validation network that held it out (``DIR/*/liver_net.json`` and ``.npz``, from
-  ``Testing/train_liver_net.py --holdout``).
+  it (the shipped one's model card lists its ``training_cases``): ``--liver-folds DIR`` gives each
+  case the cross-validation network that held it out (``DIR/*/liver_net.json`` and ``.npz``, from
+  ``Testing/train_liver_net.py --holdout``). ``--data`` may be any folder laid out as
+  ``../shared/data/chaos_t2`` is, for example the other CHAOS MR cases that
+  ``Testing/import_chaos_t2.py`` lays out.
 * ``phantom``: LiverMets phantoms (``livermets.phantom.make_phantom``) for several seeds,
   sequence sets and the thick-slice variant, using the phantom's own liver and lesion truth.
 * ``ct``: one portal-venous CT phantom on a 512 x 512 x 150 grid (0.78 x 0.63 x 1.6 mm), the
@@ -58,6 +60,7 @@ from lesion_metrics import dice, match_lesions, operating_points, vessel_dice, w
 from livermets.geometry import Geometry, Volume
 from livermets.labels import PHANTOM_LABEL_VALUES
 from livermets.segmentation.lesions import detect_lesions
+from livermets.segmentation.liver_net import model_card
 from livermets.segmentation.pipeline import segment
 from livermets.segmentation.seeded import segment_lesion_from_seed
 from livermets.segmentation.vessels import segment_vessels
@@ -223,6 +226,7 @@ def main(argv=None) -> int:
                         help="chaos-pipeline: the cross-validation liver networks that held each case out")
     args = parser.parse_args(argv)
     folds = fold_weights(args.liver_folds) if args.liver_folds else {}
+    trained_on = set(model_card()["training_cases"])
     built = list(phantoms(args.seeds)) if set(args.cases) & {"phantom", "vessels", "seeded"} else []
     for group in [g for g in args.cases if g in ("chaos", "chaos-pipeline", "phantom", "ct")]:
         if group.startswith("chaos"):
@@ -241,7 +245,7 @@ def main(argv=None) -> int:
                 found = segment({name: Volume(image, geometry) for name, image in images.items()}, engine=engine)
                 instances, likely_cyst = found.lesions, [bool(row.get("likely_cyst")) for row in found.lesion_table]
                 scores = [float(row["score"]) for row in found.lesion_table]
-                seen = "" if case_name in folds else " (seen in training)"
+                seen = " (seen in training)" if case_name not in folds and case_name in trained_on else ""
                 liver_text = f"liver Dice {dice(liver, found.liver > 0):.3f}{seen}  "
             else:
                 vessels = None

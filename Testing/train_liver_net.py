@@ -17,7 +17,10 @@ probabilities. ``--holdout`` leaves cases out, for the cross-validation that
 Training data
 -------------
 * CHAOS T2-SPIR MRI with manual liver labels (Kavur et al., Med Image Anal 2021,
-  doi:10.1016/j.media.2020.101950; CC BY-SA 4.0), as found in ``--data``/chaos_t2.
+  doi:10.1016/j.media.2020.101950; CC BY-SA 4.0), as found in ``--data``/chaos_t2: the ten cases of
+  ``../shared/data`` for the shipped weights; any folder laid out the same way will do (for example
+  with the other CHAOS MR cases of ``Testing/import_chaos_t2.py`` linked in beside them). ``--cache``
+  keeps the prepared cases by name only: give each ``--data`` folder its own.
 * With ``--lesion-copies N`` (not used for the shipped weights): N copies of each CHAOS case with
   synthetic lesions inserted (lobulated balls of :data:`LESION_DIAMETERS_MM`, T2 signal log-uniform
   in ``--lesion-values`` times the liver's median, one in ``--lesion-subcapsular-every`` bulging
@@ -40,10 +43,15 @@ levels, 4x the weights, about the same inference time). On the five folds (1500 
 fold) its training loss ended lower (0.22-0.26 against 0.28-0.31) but held out it was no better:
 median liver Dice 0.850 against 0.856 (better in five cases, worse in four: chaos03 0.814 -> 0.749,
 chaos05 0.781 -> 0.830), worst case 0.677 against 0.676, median volume error 9.7 % against 11.0 %.
-With eight training livers, what limits the network is the data more than its size: with six
+Fewer livers hurt, more did not help: with six
 (``--holdout`` of four cases, scored on the same two as the eight-liver fold; four folds) the
 held-out mean Dice was 0.810 against 0.841 and the worst 0.563 against 0.707; with nine (one case
 held out; chaos01, 03, 08, 13) 0.865 against 0.871 for eight on those four, within training noise.
+With eighteen (each fold's eight and the other ten CHAOS MR cases of ``Testing/import_chaos_t2.py``;
+five folds) the held-out median Dice was 0.838, worst 0.669, median volume error 14 %: better than with
+eight in two of the eight cases compared (mean 0.824 against 0.841). A deeper network (five levels) on
+the eighteen gave chaos03 0.821 and chaos05 0.799 against 0.817 and 0.828. More livers of the same
+scanner and sequence do not move it.
 
 Also tried, not used: a wider level offset and a bias field. Held out, the network is sensitive to the
 liver level it is given: moving it by a quarter of the spread changed Dice by up to 0.09, in either
