@@ -12,7 +12,8 @@ et al., Med Image Anal 2021, doi:10.1016/j.media.2020.101950, CC BY-SA 4.0). Eac
 ``DIR/chaos_t2/chaosNN_t2spir.nii.gz`` (int16) and ``chaosNN_labels.nii.gz`` (uint8: 0 background,
 1 liver, 2 right kidney, 3 left kidney, 4 spleen), the same grid and values, and ``DIR/README.md``
 says where they came from. ``../shared/data`` holds ten of the twenty MR training cases in this
-preprocessing; ``--skip`` leaves those out. Nothing is written for a case that does not check out.
+preprocessing; ``--skip`` leaves those out. Every case is checked first: if one does not check
+out, nothing is written.
 """
 
 from __future__ import annotations
@@ -28,11 +29,14 @@ import SimpleITK as sitk
 LABEL_VALUES = {0, 1, 2, 3, 4}
 
 
-def import_case(image_path: Path, label_path: Path, out: Path, name: str) -> None:
-    """Check one case and write it as ``out/chaos_t2/NAME_t2spir.nii.gz`` and ``NAME_labels.nii.gz``."""
+def checked_case(image_path: Path, label_path: Path) -> tuple[sitk.Image, sitk.Image]:
+    """One case's image (int16) and labels (uint8), cast losslessly; ``ValueError`` naming the file
+    when they are not on one grid, the image does not fit int16 or a label lies outside 0-4."""
     image, labels = sitk.ReadImage(str(image_path)), sitk.ReadImage(str(label_path))
-    if image.GetSize() != labels.GetSize() or not np.allclose(image.GetSpacing(), labels.GetSpacing()) \
-            or not np.allclose(image.GetOrigin(), labels.GetOrigin()):
+    if image.GetSize() != labels.GetSize() or not all(
+            np.allclose(a, b) for a, b in ((image.GetSpacing(), labels.GetSpacing()),
+                                           (image.GetOrigin(), labels.GetOrigin()),
+                                           (image.GetDirection(), labels.GetDirection()))):
         raise ValueError(f"{image_path.name} and {label_path.name} are not on the same grid")
     values = sitk.GetArrayViewFromImage(image)
     if not np.array_equal(values, np.round(values)) or values.min() < -32768 or values.max() > 32767:
@@ -40,10 +44,7 @@ def import_case(image_path: Path, label_path: Path, out: Path, name: str) -> Non
     found = set(np.unique(sitk.GetArrayViewFromImage(labels)).astype(int).tolist())
     if not found <= LABEL_VALUES:
         raise ValueError(f"{label_path.name} holds label values {sorted(found - LABEL_VALUES)} outside 0-4")
-    folder = out / "chaos_t2"
-    folder.mkdir(parents=True, exist_ok=True)
-    sitk.WriteImage(sitk.Cast(image, sitk.sitkInt16), str(folder / f"{name}_t2spir.nii.gz"), True)
-    sitk.WriteImage(sitk.Cast(labels, sitk.sitkUInt8), str(folder / f"{name}_labels.nii.gz"), True)
+    return sitk.Cast(image, sitk.sitkInt16), sitk.Cast(labels, sitk.sitkUInt8)
 
 
 def main(argv=None) -> int:
@@ -58,7 +59,7 @@ def main(argv=None) -> int:
     if not numbers:
         print(f"no image_N.nii.gz in {args.source}", file=sys.stderr)
         return 1
-    written = []
+    cases = {}  # every case is checked before anything is written
     for number in numbers:
         name = f"chaos{number:02d}"
         label_path = args.source / f"label_{number}.nii.gz"
@@ -67,8 +68,13 @@ def main(argv=None) -> int:
         if not label_path.exists():
             print(f"{name}: no label_{number}.nii.gz, skipped", file=sys.stderr)
             continue
-        import_case(args.source / f"image_{number}.nii.gz", label_path, args.out, name)
-        written.append(name)
+        cases[name] = checked_case(args.source / f"image_{number}.nii.gz", label_path)
+    folder = args.out / "chaos_t2"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, (image, labels) in cases.items():
+        sitk.WriteImage(image, str(folder / f"{name}_t2spir.nii.gz"), True)
+        sitk.WriteImage(labels, str(folder / f"{name}_labels.nii.gz"), True)
+    written = list(cases)
     (args.out / "README.md").write_text(
         "CHAOS T2-SPIR MR training cases (Kavur et al. 2021, CC BY-SA 4.0) in the preprocessing of Ouyang et al.\n"
         f"(ECCV 2020), laid out by Testing/import_chaos_t2.py: {', '.join(written)}.\n")

@@ -14,10 +14,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from import_chaos_t2 import main
 
 
-def _write(path: Path, array: np.ndarray, spacing=(1.25, 1.25, 7.7), origin=(-10.0, 20.0, -30.0)) -> None:
+def _write(path: Path, array: np.ndarray, spacing=(1.25, 1.25, 7.7), origin=(-10.0, 20.0, -30.0),
+           direction=(1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0)) -> None:
     image = sitk.GetImageFromArray(array)
     image.SetSpacing(spacing)
     image.SetOrigin(origin)
+    image.SetDirection(direction)
     sitk.WriteImage(image, str(path))
 
 
@@ -46,11 +48,12 @@ def test_cases_are_renamed_cast_and_kept_on_their_grid(tmp_path):
     assert "chaos21" in (out / "README.md").read_text()
 
 
-@pytest.mark.parametrize("problem", ["label value", "fraction", "grid"])
+@pytest.mark.parametrize("problem", ["label value", "fraction", "grid", "direction"])
 def test_a_case_that_does_not_check_out_is_refused_with_its_name(tmp_path, problem):
     rng = np.random.default_rng(1)
     source, out = tmp_path / "ouyang", tmp_path / "data"
     source.mkdir()
+    _case(source, 2, rng)  # a good case before the bad one: nothing is written for either
     image, labels = _case(source, 5, rng)
     if problem == "label value":
         labels[0, 0, 0] = 7
@@ -58,8 +61,10 @@ def test_a_case_that_does_not_check_out_is_refused_with_its_name(tmp_path, probl
     elif problem == "fraction":
         image[1, 1, 1] = 10.5
         _write(source / "image_5.nii.gz", image)
-    else:
+    elif problem == "grid":
         _write(source / "label_5.nii.gz", labels, spacing=(1.0, 1.0, 7.7))
+    else:
+        _write(source / "label_5.nii.gz", labels, direction=(-1.0, 0, 0, 0, -1.0, 0, 0, 0, 1.0))
     with pytest.raises(ValueError, match="_5.nii.gz"):
         main([str(source), "--out", str(out)])
-    assert not (out / "chaos_t2" / "chaos05_t2spir.nii.gz").exists()
+    assert not out.exists()
