@@ -241,22 +241,25 @@ def test_the_network_checks_the_liver_level_it_is_given():
 
 
 def test_the_network_runs_again_at_its_own_liver_level_when_it_is_far_from_the_one_given():
-    # no hypothesis has the liver's level: the mode is two spreads too bright (as with chaos05's
-    # dome cut off: network liver Dice 0.47, 0.83 again at its own median); half a spread off is
-    # within what held-out CHAOS cases show and is left alone
+    # no hypothesis has the liver's level: the mode is two or three spreads too bright (as with
+    # chaos05's dome cut off: network liver Dice 0.47, 0.83 again at its own median); half a spread
+    # off is within what held-out CHAOS cases show and is left alone
     from dataclasses import replace
 
     phantom, model, _ = _runner_up_made_winner()
     truth = _truth_on_work_grid(phantom, model)
-    for shift, moved in ((0.5, False), (2.0, True)):
+    again = []
+    for shift, moved in ((0.5, False), (2.0, True), (3.0, True)):
         off = replace(model, mode=model.mode + shift * model.spread_above, runners_up=())
         given = network_organ(liver.network_probability(off), model.work_geometry)
         kept, _, by_network = liver._network_on_consistent_level(off, None)
         assert kept is off
-        if moved:  # measured: 0.916 -> 0.934
-            assert dice(by_network, truth) > dice(given, truth) + 0.01
+        if moved:  # measured: 0.940 -> 0.947 two spreads off, 0.932 -> 0.947 three spreads off
+            assert dice(by_network, truth) > dice(given, truth) + 0.005
+            again.append(by_network)
         else:
             assert np.array_equal(by_network, given)
+    assert dice(*again) > 0.99  # at its own level, wherever it started from
 
 
 def test_the_level_set_refines_the_hypothesis_the_network_kept(monkeypatch):
