@@ -395,6 +395,16 @@ def _cut_field_of_view(x, rng: np.random.Generator):
     return x
 
 
+def network_seeds(steps: list[int], seeds: list[int] | None) -> list[int]:
+    """The seed of each network (one per ``steps`` value): the n-th from seed n when ``seeds`` is
+    None, from the one seed given, or from the seed given for it."""
+    if seeds is None:
+        return list(range(len(steps)))
+    if len(seeds) not in (1, len(steps)):
+        raise ValueError(f"give one --seed, or one per --steps value ({len(steps)}), not {len(seeds)}")
+    return list(seeds) * len(steps) if len(seeds) == 1 else list(seeds)
+
+
 def train(samples: dict[str, dict], steps: int, seed: int, channels=CHANNELS, settings: Augmentation = Augmentation(),
           organ_weight: float = ORGAN_WEIGHT):
     import torch
@@ -468,11 +478,10 @@ def main(argv=None) -> int:
     parser.add_argument("--lesion-subcapsular-every", type=int, default=4,
                         help="one inserted lesion in this many bulges through the capsule")
     args = parser.parse_args(argv)
-    if args.seed is not None and len(args.seed) not in (1, len(args.steps)):
-        parser.error(f"give one --seed, or one per --steps value ({len(args.steps)}), not {len(args.seed)}")
-    seeds = args.seed or list(range(len(args.steps)))
-    if len(seeds) == 1:
-        seeds = seeds * len(args.steps)
+    try:
+        seeds = network_seeds(args.steps, args.seed)
+    except ValueError as error:
+        parser.error(str(error))
     import torch
 
     torch.set_num_threads(args.threads)
